@@ -1,0 +1,18 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "berth",
+		Short: "Install charts and run the cluster they are installed into",
+		Long: `berth is a package and release manager with Helm's charts and habits, and the
+Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServerCommand(), newVersionCommand())
+	return root
+}

@@ -1,0 +1,159 @@
+package apiserver
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/version"
+	apimachineryversion "k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/request/anonymous"
+	"k8s.io/apiserver/pkg/authentication/request/union"
+	"k8s.io/apiserver/pkg/authentication/request/x509"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	serverstorage "k8s.io/apiserver/pkg/server/storage"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-base/compatibility"
+
+	"berth.dev/berth/orchestrator/apis"
+	"berth.dev/berth/orchestrator/apiserver/openapi"
+	"berth.dev/berth/orchestrator/pki"
+	berthversion "berth.dev/berth/orchestrator/version"
+)
+
+func applyServing(c *genericapiserver.RecommendedConfig, cfg Config) error {
+	advertise := advertiseAddress(cfg)
+	c.PublicAddress = advertise
+
+	hostname, _ := os.Hostname()
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), advertise}
+	if first, err := firstServiceIP(cfg.ServiceCIDR); err == nil {
+		ips = append(ips, first)
+	}
+	dns := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	if hostname != "" {
+		dns = append(dns, hostname)
+	}
+	if !cfg.BindAddress.IsUnspecified() {
+		ips = append(ips, cfg.BindAddress)
+	}
+	serving, err := cfg.CA.Ensure(pki.Leaf{Name: "serving-kube-apiserver", CommonName: "kube-apiserver", DNSNames: dns, IPs: ips, Server: true})
+	if err != nil {
+		return err
+	}
+	opts := genericoptions.NewSecureServingOptions()
+	opts.BindAddress = cfg.BindAddress
+	opts.BindPort = cfg.Port
+	opts.ServerCert.CertKey = genericoptions.CertKey{CertFile: serving.CertFile, KeyFile: serving.KeyFile}
+	if err := opts.WithLoopback().ApplyTo(&c.SecureServing, &c.LoopbackClientConfig); err != nil {
+		return fmt.Errorf("serving the API on %s:%d: %w", cfg.BindAddress, cfg.Port, err)
+	}
+	return nil
+}
+
+// advertiseAddress is the address other components reach the server at: the
+// configured one, else the bind address, else (binding to loopback or to every
+// address) the address of the host's default interface, as kube-apiserver picks it.
+// A host with no network at all advertises loopback.
+func advertiseAddress(cfg Config) net.IP {
+	switch {
+	case cfg.AdvertiseAddress != nil:
+		return cfg.AdvertiseAddress
+	case !cfg.BindAddress.IsUnspecified() && !cfg.BindAddress.IsLoopback():
+		return cfg.BindAddress
+	}
+	if ip, err := utilnet.ResolveBindAddress(net.IPv4zero); err == nil {
+		return ip
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
+
+// applyAuth authenticates clients by the certificates the cluster CA signed.
+// Authorization allows everything for now.
+func applyAuth(c *genericapiserver.RecommendedConfig, ca *pki.CA) error {
+	clientCA, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", ca.CertFile)
+	if err != nil {
+		return fmt.Errorf("loading the client CA: %w", err)
+	}
+	if err := c.Authentication.ApplyClientCert(clientCA, c.SecureServing); err != nil {
+		return err
+	}
+	c.Authentication.Authenticator = union.New(
+		x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion),
+		anonymous.NewAuthenticator(nil),
+	)
+	c.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
+	return nil
+}
+
+// storagePrefixes keeps upstream's etcd layout where it differs from the resource
+// name, so that etcd tools find objects where operators expect them.
+var storagePrefixes = map[schema.GroupResource]string{
+	{Resource: "replicationcontrollers"}: "controllers",
+	{Resource: "services"}:               "services/specs",
+	{Resource: "nodes"}:                  "minions",
+}
+
+func applyStorage(c *genericapiserver.RecommendedConfig, scheme *runtime.Scheme, codecs serializer.CodecFactory, endpoints []string) (*genericoptions.EtcdOptions, error) {
+	opts := genericoptions.NewEtcdOptions(storagebackend.NewDefaultConfig("/registry", nil))
+	opts.StorageConfig.Transport.ServerList = endpoints
+	opts.DefaultStorageMediaType = runtime.ContentTypeProtobuf
+
+	enabled := serverstorage.NewResourceConfig()
+	enabled.EnableVersions(apis.GroupVersions...)
+	enabled.EnableVersions(apiextensionsv1.SchemeGroupVersion)
+	c.MergedResourceConfig = enabled
+
+	factory := serverstorage.NewDefaultStorageFactory(opts.StorageConfig, opts.DefaultStorageMediaType, codecs,
+		serverstorage.NewDefaultResourceEncodingConfig(scheme), enabled, storagePrefixes)
+	if err := opts.ApplyWithStorageFactoryTo(factory, &c.Config); err != nil {
+		return nil, fmt.Errorf("connecting to etcd at %v: %w", endpoints, err)
+	}
+	return opts, nil
+}
+
+func applyOpenAPI(c *genericapiserver.RecommendedConfig) error {
+	external, err := apis.NewExternalScheme()
+	if err != nil {
+		return err
+	}
+	namer := openapinamer.NewDefinitionNamer(external, apiextensionsapiserver.Scheme)
+	c.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	c.OpenAPIConfig.Info.Title = "Kubernetes"
+	c.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	c.OpenAPIV3Config.Info.Title = "Kubernetes"
+	return nil
+}
+
+func applyAdmission(c *genericapiserver.RecommendedConfig, client kubernetes.Interface) error {
+	c.AdmissionControl = admission.NewChainHandler()
+	return nil
+}
+
+// servedVersion is the effective version of the server, answering /version with
+// berth's identity.
+type servedVersion struct {
+	compatibility.EffectiveVersion
+}
+
+func newVersion() servedVersion {
+	v := version.MustParse(berthversion.Kubernetes())
+	return servedVersion{compatibility.NewEffectiveVersion(v, false, version.MajorMinor(0, 0), version.MajorMinor(0, 0))}
+}
+
+func (v servedVersion) Info() *apimachineryversion.Info {
+	info := berthversion.Info()
+	return &info
+}

@@ -1,0 +1,172 @@
+// Package apiserver assembles berth's Kubernetes-compatible API server: the generic
+// server of k8s.io/apiserver serving the built-in resources of package registry and,
+// in the same server, CustomResourceDefinitions and the custom resources they define
+// (k8s.io/apiextensions-apiserver), over etcd, behind TLS, authentication, admission
+// and OpenAPI. It owns the server's lifecycle and the objects every cluster starts
+// with. It must not run controllers: they are clients of the API like any other.
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	apiextensionsoptions "k8s.io/apiextensions-apiserver/pkg/cmd/server/options"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"berth.dev/berth/orchestrator/apis"
+	"berth.dev/berth/orchestrator/pki"
+	"berth.dev/berth/orchestrator/registry"
+)
+
+// Config is what the API server needs.
+type Config struct {
+	// BindAddress and Port are where the API is served (TLS).
+	BindAddress net.IP
+	Port        int
+	// AdvertiseAddress is the address other components and the kubernetes Service's
+	// endpoints use to reach the server (see advertiseAddress for the default).
+	AdvertiseAddress net.IP
+	// CA issues the serving certificate and verifies client certificates.
+	CA *pki.CA
+	// EtcdEndpoints reach the store.
+	EtcdEndpoints []string
+	// ServiceCIDR is the range Service cluster IPs come from.
+	ServiceCIDR *net.IPNet
+	// NodePorts is the range of Service node ports (30000-32767 upstream).
+	NodePorts utilnet.PortRange
+}
+
+// Server is a configured API server, ready to run.
+type Server struct {
+	generic *genericapiserver.GenericAPIServer
+	// Loopback reaches the server from inside the process with full rights.
+	Loopback *rest.Config
+}
+
+// New builds the API server; Run serves it.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	scheme, err := apis.NewScheme()
+	if err != nil {
+		return nil, fmt.Errorf("building the API scheme: %w", err)
+	}
+	codecs := serializer.NewCodecFactory(scheme)
+
+	generic := genericapiserver.NewRecommendedConfig(codecs)
+	if err := applyServing(generic, cfg); err != nil {
+		return nil, err
+	}
+	if err := applyAuth(generic, cfg.CA); err != nil {
+		return nil, err
+	}
+	etcdOpts, err := applyStorage(generic, scheme, codecs, cfg.EtcdEndpoints)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyOpenAPI(generic); err != nil {
+		return nil, err
+	}
+	generic.EffectiveVersion = newVersion()
+
+	client, err := kubernetes.NewForConfig(generic.LoopbackClientConfig)
+	if err != nil {
+		return nil, fmt.Errorf("creating loopback client: %w", err)
+	}
+	generic.SharedInformerFactory = informers.NewSharedInformerFactory(client, 10*time.Minute)
+	if err := applyAdmission(generic, client); err != nil {
+		return nil, err
+	}
+
+	// One generic server serves everything: apiextensions builds it, the built-in
+	// groups are installed into it, so discovery and OpenAPI are whole without an
+	// aggregator in front.
+	crdConfig := &apiextensionsapiserver.Config{
+		GenericConfig: generic,
+		ExtraConfig: apiextensionsapiserver.ExtraConfig{
+			CRDRESTOptionsGetter: apiextensionsoptions.NewCRDRESTOptionsGetter(*etcdOpts, generic.ResourceTransformers, generic.StorageObjectCountTracker),
+			MasterCount:          1,
+		},
+	}
+	completed := crdConfig.Complete()
+	completed.GenericConfig.EnableDiscovery = true
+	crdServer, err := completed.New(genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, fmt.Errorf("creating the API server: %w", err)
+	}
+	server := crdServer.GenericAPIServer
+
+	etcdClient, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 20 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to etcd at %v: %w", cfg.EtcdEndpoints, err)
+	}
+	server.AddPreShutdownHookOrDie("close-etcd-allocations-client", etcdClient.Close)
+	storage, err := registry.New(registry.Config{
+		Scheme:      scheme,
+		RESTOptions: generic.RESTOptionsGetter,
+		Etcd:        etcdClient,
+		ServiceCIDR: cfg.ServiceCIDR,
+		NodePorts:   cfg.NodePorts,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := installGroups(server, scheme, codecs, storage); err != nil {
+		return nil, err
+	}
+	b := &bootstrap{client: client, serviceCIDR: cfg.ServiceCIDR, advertise: generic.PublicAddress, port: cfg.Port}
+	server.AddPostStartHookOrDie("berth-bootstrap", b.run)
+	crdGroups := newCRDGroupDiscovery(crdServer.Informers.Apiextensions().V1().CustomResourceDefinitions(), server.DiscoveryGroupManager)
+	server.AddPostStartHookOrDie("berth-crd-group-discovery", crdGroups.run)
+	return &Server{generic: server, Loopback: generic.LoopbackClientConfig}, nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	return s.generic.PrepareRun().RunWithContext(ctx)
+}
+
+func installGroups(server *genericapiserver.GenericAPIServer, scheme *runtime.Scheme, codecs serializer.CodecFactory, storage registry.Storage) error {
+	params := runtime.NewParameterCodec(scheme)
+	groups := map[string]*genericapiserver.APIGroupInfo{}
+	var order []string
+	for _, gv := range apis.GroupVersions {
+		resources, ok := storage[gv]
+		if !ok {
+			continue
+		}
+		info, ok := groups[gv.Group]
+		if !ok {
+			i := genericapiserver.NewDefaultAPIGroupInfo(gv.Group, scheme, params, codecs)
+			i.PrioritizedVersions = nil
+			info = &i
+			groups[gv.Group] = info
+			order = append(order, gv.Group)
+		}
+		info.PrioritizedVersions = append(info.PrioritizedVersions, gv)
+		info.VersionedResourcesStorageMap[gv.Version] = resources
+	}
+	var named []*genericapiserver.APIGroupInfo
+	for _, g := range order {
+		if g == "" {
+			if err := server.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, groups[g]); err != nil {
+				return fmt.Errorf("installing the core API: %w", err)
+			}
+			continue
+		}
+		named = append(named, groups[g])
+	}
+	if err := server.InstallAPIGroups(named...); err != nil {
+		return fmt.Errorf("installing API groups: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
+	netutils "k8s.io/utils/net"
+)
+
+// Config is what the storage of the built-in resources needs.
+type Config struct {
+	// Scheme knows every served kind (see package apis).
+	Scheme *runtime.Scheme
+	// RESTOptions reaches etcd for each resource.
+	RESTOptions generic.RESTOptionsGetter
+	// Etcd keeps the API server's allocations.
+	Etcd clientv3.KV
+	// ServiceCIDR is the range of Service cluster IPs.
+	ServiceCIDR *net.IPNet
+	// NodePorts is the range of Service node ports.
+	NodePorts utilnet.PortRange
+}
+
+// Storage is the REST storage of every built-in resource and subresource, by group
+// version and then by resource path ("pods", "pods/status").
+type Storage map[schema.GroupVersion]map[string]rest.Storage
+
+// New builds the storage of every built-in resource.
+func New(cfg Config) (Storage, error) {
+	if cfg.ServiceCIDR == nil {
+		return nil, fmt.Errorf("no service CIDR configured")
+	}
+	out := Storage{}
+	stores := map[schema.GroupResource]*genericregistry.Store{}
+	for _, res := range builtins() {
+		store, err := newStore(cfg.Scheme, cfg.RESTOptions, res)
+		if err != nil {
+			return nil, err
+		}
+		stores[res.groupResource()] = store
+		gv := res.gvr.GroupVersion()
+		if out[gv] == nil {
+			out[gv] = map[string]rest.Storage{}
+		}
+		name := res.gvr.Resource
+		out[gv][name] = &REST{Store: store, shortNames: res.shortNames, categories: res.categories}
+		if res.status {
+			out[gv][name+"/status"] = &StatusREST{store: statusStore(store)}
+		}
+		if access, ok := scalable[name]; ok {
+			out[gv][name+"/scale"] = &ScaleREST{store: store, access: access}
+		}
+	}
+
+	core := out[corev1.SchemeGroupVersion]
+	pods := stores[corev1.Resource("pods")]
+	core["pods/binding"] = &BindingREST{pods: pods}
+	core["pods/eviction"] = &EvictionREST{
+		pods:      pods,
+		pdbs:      stores[policyv1.Resource("poddisruptionbudgets")],
+		pdbStatus: out[policyv1.SchemeGroupVersion]["poddisruptionbudgets/status"].(*StatusREST),
+	}
+
+	namespaces := stores[corev1.Resource("namespaces")]
+	namespaces.ShouldDeleteDuringUpdate = namespaceFinalized
+	core["namespaces"] = &NamespaceREST{REST: core["namespaces"].(*REST)}
+	core["namespaces/finalize"] = &FinalizeREST{store: finalizeStore(namespaces)}
+
+	allocations := &serviceAllocations{
+		ips:   newIPAllocator(cfg.Etcd, cfg.ServiceCIDR),
+		ports: newPortAllocator(cfg.Etcd, cfg.NodePorts.Base, cfg.NodePorts.Size),
+		ipv6:  netutils.IsIPv6CIDR(cfg.ServiceCIDR),
+	}
+	services := stores[corev1.Resource("services")]
+	services.BeginCreate = allocations.beginCreate
+	services.BeginUpdate = allocations.beginUpdate
+	services.AfterDelete = allocations.afterDelete
+	return out, nil
+}
+
+// namespaceFinalized deletes a terminating namespace in the update that removes its
+// last finalizer.
+func namespaceFinalized(ctx context.Context, key string, obj, existing runtime.Object) bool {
+	ns := obj.(*corev1.Namespace)
+	return len(ns.Spec.Finalizers) == 0 && genericregistry.ShouldDeleteDuringUpdate(ctx, key, obj, existing)
+}
