@@ -12,10 +12,18 @@ import (
 
 	"github.com/spf13/cobra"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 
 	"berth.dev/berth/orchestrator/apiserver"
+	"berth.dev/berth/orchestrator/controller/namespace"
+	"berth.dev/berth/orchestrator/controller/resourcequota"
+	"berth.dev/berth/orchestrator/controller/serviceaccount"
 	"berth.dev/berth/orchestrator/etcd"
 	"berth.dev/berth/orchestrator/pki"
+	"berth.dev/berth/orchestrator/quota"
 )
 
 type serverOptions struct {
@@ -27,6 +35,8 @@ type serverOptions struct {
 	etcdPeerPort   int
 	serviceCIDR    net.IPNet
 	nodePorts      utilnet.PortRange
+	// disableControllers leaves the control loops off: the API alone.
+	disableControllers bool
 }
 
 func newServerCommand() *cobra.Command {
@@ -53,6 +63,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.IPNetVar(&o.serviceCIDR, "service-cidr", *defaultServiceCIDR, "range of Service cluster IPs")
 	o.nodePorts = utilnet.PortRange{Base: 30000, Size: 2768}
 	f.Var(&o.nodePorts, "service-node-port-range", "range of Service node ports")
+	f.BoolVar(&o.disableControllers, "disable-controllers", false, "do not run the controllers (namespace deletion, service accounts, quotas)")
 	return cmd
 }
 
@@ -93,7 +104,56 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := writeAdminKubeconfig(dataDir, ca, o.bindAddress, o.port); err != nil {
 		return err
 	}
-	return api.Run(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- api.Run(ctx) }()
+	select {
+	case err := <-served:
+		return err
+	case <-waitReady(ctx, api):
+	}
+	slog.Info("API server is ready", "kubeconfig", filepath.Join(dataDir, "kubeconfig.yaml"))
+	if !o.disableControllers {
+		if err := startControllers(ctx, api.Loopback); err != nil {
+			return err
+		}
+	}
+	return <-served
+}
+
+// waitReady closes the returned channel once the API server is ready.
+func waitReady(ctx context.Context, api *apiserver.Server) <-chan struct{} {
+	ready := make(chan struct{})
+	go func() {
+		if api.WaitReady(ctx) == nil {
+			close(ready)
+		}
+	}()
+	return ready
+}
+
+// startControllers runs the control loops against the API, through the loopback
+// connection, until ctx ends.
+func startControllers(ctx context.Context, loopback *rest.Config) error {
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	metadataClient, err := metadata.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	informers := informers.NewSharedInformerFactory(client, 0)
+	core := informers.Core().V1()
+	namespaces := namespace.New(client, metadataClient, core.Namespaces())
+	serviceAccounts := serviceaccount.New(client, core.Namespaces(), core.ServiceAccounts())
+	quotas := resourcequota.New(client, informers, quota.NewConfiguration(informers))
+	informers.Start(ctx.Done())
+	go namespaces.Run(ctx, 2)
+	go serviceAccounts.Run(ctx, 1)
+	go quotas.Run(ctx, 2)
+	return nil
 }
 
 func writeAdminKubeconfig(dataDir string, ca *pki.CA, bind net.IP, port int) error {

@@ -13,7 +13,6 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/version"
 	apimachineryversion "k8s.io/apimachinery/pkg/version"
-	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/authentication/request/x509"
@@ -27,9 +26,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-base/compatibility"
 
+	berthadmission "berth.dev/berth/orchestrator/admission"
 	"berth.dev/berth/orchestrator/apis"
 	"berth.dev/berth/orchestrator/apiserver/openapi"
 	"berth.dev/berth/orchestrator/pki"
+	"berth.dev/berth/orchestrator/quota"
 	berthversion "berth.dev/berth/orchestrator/version"
 )
 
@@ -138,7 +139,16 @@ func applyOpenAPI(c *genericapiserver.RecommendedConfig) error {
 }
 
 func applyAdmission(c *genericapiserver.RecommendedConfig, client kubernetes.Interface) error {
-	c.AdmissionControl = admission.NewChainHandler()
+	chain, err := berthadmission.New(berthadmission.Config{
+		Client:    client,
+		Informers: c.SharedInformerFactory,
+		Quota:     quota.NewConfiguration(c.SharedInformerFactory),
+		Stop:      c.DrainedNotify(),
+	})
+	if err != nil {
+		return fmt.Errorf("setting up admission: %w", err)
+	}
+	c.AdmissionControl = chain
 	return nil
 }
 
