@@ -444,6 +444,13 @@ func TestPodDeletion(t *testing.T) {
 	if bound.Spec.NodeName != "node-a" || len(bound.Status.Conditions) == 0 || bound.Status.Conditions[0].Type != corev1.PodScheduled {
 		t.Fatalf("binding: node %q conditions %v", bound.Spec.NodeName, bound.Status.Conditions)
 	}
+	// Field selectors on the fields nodes and controllers select pods by.
+	if got := c.kubectl(t, "get", "pods", "-n", ns, "--field-selector", "spec.nodeName=node-a,status.phase=Pending", "-o", "name"); got != "pod/bound\n" {
+		t.Fatalf("pods on node-a: %q", got)
+	}
+	if got := c.kubectl(t, "get", "pods", "-n", ns, "--field-selector", "spec.nodeName=node-b", "-o", "name"); got != "" {
+		t.Fatalf("pods on node-b: %q", got)
+	}
 	err := pods.Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Target: corev1.ObjectReference{Kind: "Node", Name: "node-b"}}, metav1.CreateOptions{})
 	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `pod bound is already assigned to node "node-a"`) {
 		t.Fatalf("second binding: %v", err)

@@ -92,7 +92,7 @@ func applyAuth(c *genericapiserver.RecommendedConfig, ca *pki.CA) error {
 		return err
 	}
 	c.Authentication.Authenticator = union.New(
-		x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion),
+		newCertCache(x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion)),
 		anonymous.NewAuthenticator(nil),
 	)
 	c.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
