@@ -170,7 +170,7 @@ func BenchmarkAPI(b *testing.B) {
 	}
 
 	config := *c.config
-	config.QPS, config.Burst = -1, 0 // no client-side rate limit
+	config.QPS, config.Burst = -1, 0                           // no client-side rate limit
 	config.ContentType = "application/vnd.kubernetes.protobuf" // as controllers talk
 	client, err := kubernetes.NewForConfig(&config)
 	if err != nil {

@@ -32,7 +32,6 @@ import (
 	metav1beta1 "k8s.io/apimachinery/pkg/apis/meta/v1beta1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 )
 
 // GroupVersions lists the group versions berth serves, each group's preferred
@@ -134,10 +133,4 @@ func NewScheme() (*runtime.Scheme, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// NewCodecs returns the serializers for objects of the scheme: JSON, YAML, protobuf
-// and CBOR, as the upstream API server offers.
-func NewCodecs(s *runtime.Scheme) serializer.CodecFactory {
-	return serializer.NewCodecFactory(s)
 }

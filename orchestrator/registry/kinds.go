@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -18,7 +19,7 @@ const namespaceNameLabel = "kubernetes.io/metadata.name"
 func prepareNamespace(_ context.Context, obj runtime.Object) {
 	ns := obj.(*corev1.Namespace)
 	ns.Status = corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
-	if !hasFinalizer(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
+	if !slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
 		ns.Spec.Finalizers = append(ns.Spec.Finalizers, corev1.FinalizerKubernetes)
 	}
 	setNamespaceNameLabel(ns)
@@ -36,15 +37,6 @@ func setNamespaceNameLabel(ns *corev1.Namespace) {
 		ns.Labels = map[string]string{}
 	}
 	ns.Labels[namespaceNameLabel] = ns.Name
-}
-
-func hasFinalizer(finalizers []corev1.FinalizerName, f corev1.FinalizerName) bool {
-	for _, x := range finalizers {
-		if x == f {
-			return true
-		}
-	}
-	return false
 }
 
 func preparePod(_ context.Context, obj runtime.Object) {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/errors"
@@ -64,7 +65,7 @@ func (r *NamespaceREST) Delete(ctx context.Context, name string, deleteValidatio
 			ns.DeletionGracePeriodSeconds = new(int64)
 		}
 		ns.Status.Phase = corev1.NamespaceTerminating
-		if orphan(options) && !hasString(ns.Finalizers, metav1.FinalizerOrphanDependents) {
+		if orphan(options) && !slices.Contains(ns.Finalizers, metav1.FinalizerOrphanDependents) {
 			ns.Finalizers = append(ns.Finalizers, metav1.FinalizerOrphanDependents)
 		}
 		return ns, nil
@@ -78,15 +79,6 @@ func (r *NamespaceREST) Delete(ctx context.Context, name string, deleteValidatio
 func orphan(options *metav1.DeleteOptions) bool {
 	return options.PropagationPolicy != nil && *options.PropagationPolicy == metav1.DeletePropagationOrphan ||
 		options.OrphanDependents != nil && *options.OrphanDependents
-}
-
-func hasString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // FinalizeREST serves namespaces/finalize: the only way to change spec.finalizers.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -198,7 +199,7 @@ func (s *serviceAllocations) allocateNodePorts(ctx context.Context, svc, old *co
 	_, before := held(old)
 	var errs field.ErrorList
 	allocate := func(port *int32, path *field.Path) {
-		if *port != 0 && contains(before, fmt.Sprint(*port)) {
+		if *port != 0 && slices.Contains(before, fmt.Sprint(*port)) {
 			return
 		}
 		if *port == 0 {
@@ -241,12 +242,12 @@ func (s *serviceAllocations) releaseDropped(ctx context.Context, svc, old *corev
 	oldIPs, oldPorts := held(old)
 	newIPs, newPorts := held(svc)
 	for _, ip := range oldIPs {
-		if !contains(newIPs, ip) {
+		if !slices.Contains(newIPs, ip) {
 			s.release(ctx, s.ips, ip, old)
 		}
 	}
 	for _, p := range oldPorts {
-		if !contains(newPorts, p) {
+		if !slices.Contains(newPorts, p) {
 			s.release(ctx, s.ports, p, old)
 		}
 	}
@@ -267,13 +268,4 @@ func (s *serviceAllocations) release(ctx context.Context, a *allocator, value st
 		// The startup repair frees it later; the service is already gone or changed.
 		slog.Warn("releasing service allocation", "service", owner(svc), a.what, value, "err", err)
 	}
-}
-
-func contains(values []string, v string) bool {
-	for _, x := range values {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package namespace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -63,10 +64,10 @@ func (c *contentDeleter) deleteAll(ctx context.Context, namespace string) deleti
 			continue
 		}
 		for _, r := range list.APIResources {
-			if !has(r.Verbs, "list") || !has(r.Verbs, "delete") || strings.Contains(r.Name, "/") {
+			if !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "delete") || strings.Contains(r.Name, "/") {
 				continue
 			}
-			c.deleteResource(ctx, namespace, gv.WithResource(r.Name), has(r.Verbs, "deletecollection"), &out)
+			c.deleteResource(ctx, namespace, gv.WithResource(r.Name), slices.Contains(r.Verbs, "deletecollection"), &out)
 		}
 	}
 	return out
@@ -151,13 +152,4 @@ func remainingMessage(counts map[string]int) string {
 	}
 	sort.Strings(parts)
 	return "Some resources are remaining: " + strings.Join(parts, ", ")
-}
-
-func has(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

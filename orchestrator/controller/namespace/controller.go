@@ -8,6 +8,7 @@ package namespace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -73,7 +74,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if ns.DeletionTimestamp == nil || !hasKubernetesFinalizer(ns) {
+	if ns.DeletionTimestamp == nil || !slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
 		return nil
 	}
 	result := c.content.deleteAll(ctx, name)
@@ -84,15 +85,6 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		return fmt.Errorf("namespace %s: %s", name, result)
 	}
 	return c.finalize(ctx, ns)
-}
-
-func hasKubernetesFinalizer(ns *corev1.Namespace) bool {
-	for _, f := range ns.Spec.Finalizers {
-		if f == corev1.FinalizerKubernetes {
-			return true
-		}
-	}
-	return false
 }
 
 // finalize removes the "kubernetes" finalizer; the API server then deletes the
