@@ -61,7 +61,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.IntVar(&o.etcdPeerPort, "etcd-peer-port", 2380, "loopback port of the embedded etcd's peers (0 picks a free one)")
 	_, defaultServiceCIDR, _ := net.ParseCIDR("10.43.0.0/16")
 	f.IPNetVar(&o.serviceCIDR, "service-cidr", *defaultServiceCIDR, "range of Service cluster IPs")
-	o.nodePorts = utilnet.PortRange{Base: 30000, Size: 2768}
+	o.nodePorts = apiserver.DefaultNodePorts
 	f.Var(&o.nodePorts, "service-node-port-range", "range of Service node ports")
 	f.BoolVar(&o.disableControllers, "disable-controllers", false, "do not run the controllers (namespace deletion, service accounts, quotas)")
 	return cmd

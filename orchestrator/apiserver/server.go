@@ -48,6 +48,9 @@ type Config struct {
 	NodePorts utilnet.PortRange
 }
 
+// DefaultNodePorts is upstream's range of Service node ports, 30000-32767.
+var DefaultNodePorts = utilnet.PortRange{Base: 30000, Size: 2768}
+
 // Server is a configured API server, ready to run.
 type Server struct {
 	generic *genericapiserver.GenericAPIServer
