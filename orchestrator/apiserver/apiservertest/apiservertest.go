@@ -6,7 +6,9 @@ package apiservertest
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,19 +31,65 @@ type Server struct {
 // Start runs an API server until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir := t.TempDir()
+	s, stop, err := start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+// Main runs one API server for every test of a package: call it from TestMain.
+// setup prepares the server (installs definitions, say) before the tests run.
+func Main(m *testing.M, setup func(*Server) error) int {
+	dir, err := os.MkdirTemp("", "apiservertest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	s, stop, err := start(dir)
+	if err == nil {
+		err = setup(s)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the API server:", err)
+		if stop != nil {
+			stop()
+		}
+		return 1
+	}
+	code := m.Run()
+	if err := stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
+}
+
+func start(dir string) (*Server, func() error, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "tls"))
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
 	store, err := etcd.Start(ctx, etcd.Config{DataDir: dir})
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		return nil, nil, err
+	}
+	fail := func(err error) (*Server, func() error, error) {
+		cancel()
+		store.Close()
+		return nil, nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	_, serviceCIDR, _ := net.ParseCIDR("10.96.0.0/16")
 	api, err := apiserver.New(ctx, apiserver.Config{
@@ -53,31 +101,34 @@ func Start(t testing.TB) *Server {
 		NodePorts:     apiserver.DefaultNodePorts,
 	})
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- api.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := func() error {
 		cancel()
+		defer store.Close()
 		select {
 		case <-done:
+			return nil
 		case <-time.After(30 * time.Second):
-			t.Error("API server did not stop")
+			return fmt.Errorf("API server did not stop")
 		}
-		store.Close()
-	})
-	ready, stop := context.WithTimeout(ctx, time.Minute)
-	defer stop()
+	}
+	ready, readyDone := context.WithTimeout(ctx, time.Minute)
+	defer readyDone()
 	if err := api.WaitReady(ready); err != nil {
-		t.Fatalf("API server not ready: %v", err)
+		stop()
+		return nil, nil, fmt.Errorf("API server not ready: %w", err)
 	}
 	config := rest.CopyConfig(api.Loopback)
 	config.QPS, config.Burst = 1000, 1000
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
-		t.Fatal(err)
+		stop()
+		return nil, nil, err
 	}
-	return &Server{Config: config, Client: client}
+	return &Server{Config: config, Client: client}, stop, nil
 }
 
 func freePort() (int, error) {
