@@ -39,6 +39,7 @@ func CRDs() []*apiextensionsv1.CustomResourceDefinition {
 			"deleted":       {Type: "string", Format: "date-time"},
 			"body":          {Type: "string", Description: "The release, as Helm encodes it in JSON, gzip-compressed, base64-encoded; empty when in chunks."},
 			"chunks":        {Type: "integer", Description: "How many ReleaseRevisionChunks hold the body."},
+			"bodyHash":      {Type: "string", Description: "SHA-256 of the body, to rewrite it only when it changes."},
 		},
 		Required: []string{"release", "revision", "status"},
 	}

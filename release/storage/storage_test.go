@@ -197,3 +197,32 @@ func TestLock(t *testing.T) {
 	}
 	lockA.Release(ctx)
 }
+
+// TestUpdateBody: what changes in a release's body after it is stored (hooks
+// record their runs) is kept, and a body that shrinks leaves no stale chunks.
+func TestUpdateBody(t *testing.T) {
+	store, ns := setup(t)
+	ctx := context.Background()
+	rel := newRelease(ns, "hooked", 1, release.StatusPendingInstall, hex.EncodeToString(randomBytes(1<<20)))
+	rel.Hooks = []*release.Hook{{Name: "migrate", Kind: "Job", Events: []release.HookEvent{release.HookPreInstall}}}
+	if err := store.Create(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	rel.Hooks[0].LastRun = release.HookExecution{Phase: release.HookPhaseSucceeded}
+	rel.Manifest = "small"
+	rel.Info.Status = release.StatusDeployed
+	if err := store.Update(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Get(ctx, ns, "hooked", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Hooks[0].LastRun.Phase != release.HookPhaseSucceeded || got.Manifest != "small" || got.Info.Status != release.StatusDeployed {
+		t.Fatalf("after update: hook %+v, manifest %d bytes, status %s", got.Hooks[0].LastRun, len(got.Manifest), got.Info.Status)
+	}
+	chunks, _ := store.chunks.Namespace(ns).List(ctx, metav1.ListOptions{})
+	if len(chunks.Items) != 0 {
+		t.Fatalf("%d stale chunks after the body shrank", len(chunks.Items))
+	}
+}

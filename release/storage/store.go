@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,15 +86,8 @@ func (s *Store) Create(ctx context.Context, rel *release.Release) error {
 		return fmt.Errorf("encoding release %s revision %d: %w", rel.Name, rel.Version, err)
 	}
 	obj := s.revisionObject(rel)
-	if len(body) <= maxInline {
-		unstructured.SetNestedField(obj.Object, body, "spec", "body")
-	} else {
-		// Chunks first: a revision is visible only once all of its body is.
-		n, err := s.writeChunks(ctx, rel, body)
-		if err != nil {
-			return err
-		}
-		unstructured.SetNestedField(obj.Object, int64(n), "spec", "chunks")
+	if err := s.setBody(ctx, obj, rel, body, 0); err != nil {
+		return err
 	}
 	if _, err := s.revisions.Namespace(rel.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
@@ -103,6 +98,42 @@ func (s *Store) Create(ctx context.Context, rel *release.Release) error {
 	return nil
 }
 
+// setBody puts body into the revision object, inline or, written first so that a
+// revision is visible only once all of its body is, in chunks; chunks an earlier
+// body had beyond the new count are deleted.
+func (s *Store) setBody(ctx context.Context, obj *unstructured.Unstructured, rel *release.Release, body string, oldChunks int) error {
+	spec := obj.Object["spec"].(map[string]any)
+	spec["bodyHash"] = hash(body)
+	n := 0
+	if len(body) <= maxInline {
+		spec["body"] = body
+		delete(spec, "chunks")
+	} else {
+		var err error
+		if n, err = s.writeChunks(ctx, rel, body); err != nil {
+			return err
+		}
+		spec["chunks"] = int64(n)
+		delete(spec, "body")
+	}
+	for i := n; i < oldChunks; i++ {
+		err := s.chunks.Namespace(rel.Namespace).Delete(ctx, chunkName(rel.Name, rel.Version, i), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting part %d of release %s revision %d: %w", i, rel.Name, rel.Version, err)
+		}
+	}
+	return nil
+}
+
+func chunkName(name string, revision, i int) string {
+	return fmt.Sprintf("%s.c%d", objectName(name, revision), i)
+}
+
+func hash(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return hex.EncodeToString(sum[:])
+}
+
 func (s *Store) writeChunks(ctx context.Context, rel *release.Release, body string) (int, error) {
 	n := 0
 	for start := 0; start < len(body); start += maxInline {
@@ -111,7 +142,7 @@ func (s *Store) writeChunks(ctx context.Context, rel *release.Release, body stri
 			"apiVersion": chunksResource.GroupVersion().String(),
 			"kind":       "ReleaseRevisionChunk",
 			"metadata": map[string]any{
-				"name":      fmt.Sprintf("%s.c%d", objectName(rel.Name, rel.Version), n),
+				"name":      chunkName(rel.Name, rel.Version, n),
 				"namespace": rel.Namespace,
 				"labels": map[string]any{
 					LabelRelease:  rel.Name,
@@ -120,12 +151,28 @@ func (s *Store) writeChunks(ctx context.Context, rel *release.Release, body stri
 			},
 			"spec": map[string]any{"index": int64(n), "data": body[start:end]},
 		}}
-		if _, err := s.chunks.Namespace(rel.Namespace).Create(ctx, chunk, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := s.putChunk(ctx, rel.Namespace, chunk); err != nil {
 			return 0, fmt.Errorf("storing part %d of release %s revision %d: %w", n, rel.Name, rel.Version, err)
 		}
 		n++
 	}
 	return n, nil
+}
+
+// putChunk creates a chunk or replaces the one of the same name.
+func (s *Store) putChunk(ctx context.Context, namespace string, chunk *unstructured.Unstructured) error {
+	client := s.chunks.Namespace(namespace)
+	_, err := client.Create(ctx, chunk, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	current, err := client.Get(ctx, chunk.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	chunk.SetResourceVersion(current.GetResourceVersion())
+	_, err = client.Update(ctx, chunk, metav1.UpdateOptions{})
+	return err
 }
 
 // revisionObject is a revision's object without its body. What can change during
@@ -181,8 +228,9 @@ func (s *Store) revisionObject(rel *release.Release) *unstructured.Unstructured 
 	}}
 }
 
-// Update records what changed of a stored revision: its status, description and
-// timestamps. The rest of a revision never changes.
+// Update records what changed of a stored revision. Status, description and
+// timestamps live in the revision object; the body is rewritten only if the rest
+// changed (hooks record when they last ran).
 func (s *Store) Update(ctx context.Context, rel *release.Release) error {
 	client := s.revisions.Namespace(rel.Namespace)
 	name := objectName(rel.Name, rel.Version)
@@ -193,13 +241,22 @@ func (s *Store) Update(ctx context.Context, rel *release.Release) error {
 	if err != nil {
 		return fmt.Errorf("reading release %s revision %d: %w", rel.Name, rel.Version, err)
 	}
+	body, err := encode(rel)
+	if err != nil {
+		return fmt.Errorf("encoding release %s revision %d: %w", rel.Name, rel.Version, err)
+	}
 	want := s.revisionObject(rel)
 	spec := want.Object["spec"].(map[string]any)
-	if body, ok, _ := unstructured.NestedString(current.Object, "spec", "body"); ok {
-		spec["body"] = body
-	}
-	if n, ok, _ := unstructured.NestedInt64(current.Object, "spec", "chunks"); ok {
-		spec["chunks"] = n
+	oldSpec, _, _ := unstructured.NestedMap(current.Object, "spec")
+	oldChunks, _, _ := unstructured.NestedInt64(current.Object, "spec", "chunks")
+	if oldSpec["bodyHash"] == hash(body) {
+		for _, field := range []string{"body", "chunks", "bodyHash"} {
+			if v, ok := oldSpec[field]; ok {
+				spec[field] = v
+			}
+		}
+	} else if err := s.setBody(ctx, want, rel, body, int(oldChunks)); err != nil {
+		return err
 	}
 	current.Object["spec"] = spec
 	current.SetLabels(want.GetLabels())
@@ -236,7 +293,7 @@ func (s *Store) Get(ctx context.Context, namespace, name string, revision int) (
 func (s *Store) readChunks(ctx context.Context, namespace, name string, revision, n int) (string, error) {
 	var body bytes.Buffer
 	for i := 0; i < n; i++ {
-		chunk, err := s.chunks.Namespace(namespace).Get(ctx, fmt.Sprintf("%s.c%d", objectName(name, revision), i), metav1.GetOptions{})
+		chunk, err := s.chunks.Namespace(namespace).Get(ctx, chunkName(name, revision, i), metav1.GetOptions{})
 		if err != nil {
 			return "", fmt.Errorf("reading part %d of release %s revision %d: %w", i, name, revision, err)
 		}
@@ -338,9 +395,14 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, revision int
 }
 
 // encode is the release as Helm serialises it (JSON), gzip-compressed and
-// base64-encoded.
+// base64-encoded, without what the revision object keeps (status, description,
+// timestamps), so that the body changes only when the release's content does.
 func encode(rel *release.Release) (string, error) {
-	raw, err := json.Marshal(rel)
+	body := *rel
+	if rel.Info != nil {
+		body.Info = &release.Info{Notes: rel.Info.Notes, Resources: rel.Info.Resources}
+	}
+	raw, err := json.Marshal(&body)
 	if err != nil {
 		return "", err
 	}
