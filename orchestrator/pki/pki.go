@@ -123,18 +123,19 @@ func (ca *CA) Ensure(leaf Leaf) (Issued, error) {
 		return out, err
 	}
 	now := time.Now()
+	usage := x509.ExtKeyUsageClientAuth
+	if leaf.Server {
+		usage = x509.ExtKeyUsageServerAuth
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: leaf.CommonName, Organization: leaf.Organization},
 		NotBefore:    now.Add(-time.Minute),
 		NotAfter:     now.Add(leafValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		DNSNames:     leaf.DNSNames,
 		IPAddresses:  leaf.IPs,
-	}
-	if leaf.Server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
@@ -156,6 +157,13 @@ func covers(c *x509.Certificate, leaf Leaf) bool {
 		return false
 	}
 	if !slices.Equal(c.Subject.Organization, leaf.Organization) {
+		return false
+	}
+	usage := x509.ExtKeyUsageClientAuth
+	if leaf.Server {
+		usage = x509.ExtKeyUsageServerAuth
+	}
+	if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{usage}) {
 		return false
 	}
 	for _, name := range leaf.DNSNames {

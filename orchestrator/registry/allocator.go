@@ -115,6 +115,9 @@ func (a *allocator) Check(ctx context.Context, value, owner string) error {
 // AllocateNext takes a free value for owner, picked at random so that values
 // released recently are not handed out again at once.
 func (a *allocator) AllocateNext(ctx context.Context, owner string) (string, error) {
+	if a.size <= 0 {
+		return "", errRangeFull
+	}
 	resp, err := a.kv.Get(ctx, a.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return "", err

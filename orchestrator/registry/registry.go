@@ -40,6 +40,10 @@ func New(cfg Config) (Storage, error) {
 	if cfg.ServiceCIDR == nil {
 		return nil, fmt.Errorf("no service CIDR configured")
 	}
+	// The kubernetes Service takes the first address; others need more.
+	if ones, bits := cfg.ServiceCIDR.Mask.Size(); bits-ones < 2 {
+		return nil, fmt.Errorf("service CIDR %s is too small: it needs at least 4 addresses (a /%d at most)", cfg.ServiceCIDR, bits-2)
+	}
 	out := Storage{}
 	stores := map[schema.GroupResource]*genericregistry.Store{}
 	for _, res := range builtins() {

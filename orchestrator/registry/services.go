@@ -108,14 +108,20 @@ func keepAllocated(svc, old *corev1.Service) {
 	if !needsNodePorts(svc) {
 		return
 	}
+	used := map[int32]bool{}
+	for _, p := range svc.Spec.Ports {
+		used[p.NodePort] = true
+	}
 	for i := range svc.Spec.Ports {
 		p := &svc.Spec.Ports[i]
 		if p.NodePort != 0 {
 			continue
 		}
 		for _, o := range old.Spec.Ports {
-			if o.NodePort != 0 && o.Port == p.Port && o.Protocol == p.Protocol {
+			// A node port the new spec gives another port is not carried over.
+			if o.NodePort != 0 && o.Port == p.Port && o.Protocol == p.Protocol && !used[o.NodePort] {
 				p.NodePort = o.NodePort
+				used[o.NodePort] = true
 				break
 			}
 		}
