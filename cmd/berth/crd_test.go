@@ -54,7 +54,13 @@ func TestCustomResources(t *testing.T) {
 	c := sharedCluster.get(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, crontabCRD, "apply", "-f", "-")
-	t.Cleanup(func() { c.kubectlResult([]string{"delete", "crd", "crontabs.stable.example.com", "--wait=false"}, nil) })
+	t.Cleanup(func() {
+		// Wait until the definition is gone, then refresh kubectl's discovery
+		// cache, which would otherwise still expand "all" to crontabs for
+		// the tests that follow.
+		c.kubectlResult([]string{"delete", "crd", "crontabs.stable.example.com", "--timeout=60s"}, nil)
+		c.kubectlResult([]string{"api-resources"}, nil)
+	})
 	c.kubectl(t, "wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=30s")
 
 	// Discovery knows the new group in both its forms, as kubectl and older

@@ -13,6 +13,9 @@ Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newVersionCommand(), newCreateCommand(), newLintCommand(), newTemplateCommand(), newPackageCommand(), newShowCommand(), newDependencyCommand(), newRepoCommand(), newSearchCommand())
+	cluster := &clusterFlags{}
+	cluster.addFlags(root.PersistentFlags())
+	root.AddCommand(releaseCommands(cluster)...)
 	return root
 }

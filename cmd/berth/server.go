@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +25,7 @@ import (
 	"berth.dev/berth/orchestrator/etcd"
 	"berth.dev/berth/orchestrator/pki"
 	"berth.dev/berth/orchestrator/quota"
+	"berth.dev/berth/release/storage"
 )
 
 type serverOptions struct {
@@ -114,6 +116,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case <-waitReady(ctx, api):
 	}
 	slog.Info("API server is ready", "kubeconfig", filepath.Join(dataDir, "kubeconfig.yaml"))
+	if err := defineReleaseStorage(ctx, api.Loopback); err != nil {
+		return err
+	}
 	if !o.disableControllers {
 		if err := startControllers(ctx, api.Loopback); err != nil {
 			return err
@@ -131,6 +136,16 @@ func waitReady(ctx context.Context, api *apiserver.Server) <-chan struct{} {
 		}
 	}()
 	return ready
+}
+
+// defineReleaseStorage serves berth's release records from the start, so that
+// clients can list releases before the first install.
+func defineReleaseStorage(ctx context.Context, loopback *rest.Config) error {
+	client, err := apiextensionsclient.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	return storage.EnsureCRDs(ctx, client)
 }
 
 // startControllers runs the control loops against the API, through the loopback

@@ -48,8 +48,8 @@ func (o Object) namespaced() bool {
 	return o.Mapping != nil && o.Mapping.Scope.Name() == meta.RESTScopeNameNamespace
 }
 
-// kept reports whether the object asks to outlive its release.
-func kept(u *unstructured.Unstructured) bool {
+// keptByPolicy reports whether the object asks to outlive its release.
+func keptByPolicy(u *unstructured.Unstructured) bool {
 	return u != nil && u.GetAnnotations()[ResourcePolicyAnnotation] == KeepPolicy
 }
 

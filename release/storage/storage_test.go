@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -140,16 +141,21 @@ func TestIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := store.List(ctx, ns)
+	heads, err := store.Heads(ctx, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, s := range all {
-		got = append(got, s.Name+":"+string(s.Status)+":"+s.Chart+":"+s.AppVersion)
+	for _, s := range heads {
+		got = append(got, fmt.Sprintf("%s:%d:%s:%s:%s", s.Name, s.Revision, s.Status, s.Chart, s.AppVersion))
 	}
-	if want := "a:failed:app-1.2.3:4.5 b:superseded:app-1.2.3:4.5 b:deployed:app-1.2.3:4.5"; strings.Join(got, " ") != want {
-		t.Fatalf("list = %v, want %s", got, want)
+	if want := "a:1:failed:app-1.2.3:4.5 b:2:deployed:app-1.2.3:4.5"; strings.Join(got, " ") != want {
+		t.Fatalf("heads = %v, want %s", got, want)
+	}
+	// Only the newest revision of a release carries the head mark.
+	marked, err := store.metadata.Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: labelHead + "=true"})
+	if err != nil || len(marked.Items) != 2 {
+		t.Fatalf("marked heads: %v, %d", err, len(marked.Items))
 	}
 	history, err := store.History(ctx, ns, "b")
 	if err != nil || len(history) != 2 || history[1].Revision != 2 || history[1].Description != "Install complete" {

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 )
@@ -33,7 +34,10 @@ const (
 	LabelRelease  = "berth.dev/release"
 	LabelRevision = "berth.dev/revision"
 	LabelStatus   = "berth.dev/status"
-	labelOwner    = "owner"
+	// labelHead marks the newest revision of a release, so that listing releases
+	// reads one object per release, not one per revision.
+	labelHead  = "berth.dev/head"
+	labelOwner = "owner"
 
 	annotationChart       = "berth.dev/chart"
 	annotationAppVersion  = "berth.dev/app-version"
@@ -89,11 +93,29 @@ func (s *Store) Create(ctx context.Context, rel *release.Release) error {
 	if err := s.setBody(ctx, obj, rel, body, 0); err != nil {
 		return err
 	}
+	labels := obj.GetLabels()
+	labels[labelHead] = "true"
+	obj.SetLabels(labels)
 	if _, err := s.revisions.Namespace(rel.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("release %q revision %d already exists", rel.Name, rel.Version)
 		}
 		return fmt.Errorf("storing release %s revision %d: %w", rel.Name, rel.Version, err)
+	}
+	return s.unmarkOlderHeads(ctx, rel.Namespace, rel.Name, rel.Version)
+}
+
+// unmarkOlderHeads takes the head mark off the revision before revision. Should
+// this not happen (a crash), listing still shows the newest revision of each
+// release: it keeps the highest of the marked ones.
+func (s *Store) unmarkOlderHeads(ctx context.Context, namespace, name string, revision int) error {
+	if revision <= 1 {
+		return nil
+	}
+	patch := []byte(`{"metadata":{"labels":{"` + labelHead + `":null}}}`)
+	_, err := s.revisions.Namespace(namespace).Patch(ctx, objectName(name, revision-1), types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("updating release %s revision %d: %w", name, revision-1, err)
 	}
 	return nil
 }
@@ -259,7 +281,11 @@ func (s *Store) Update(ctx context.Context, rel *release.Release) error {
 		return err
 	}
 	current.Object["spec"] = spec
-	current.SetLabels(want.GetLabels())
+	labels := want.GetLabels()
+	if head, ok := current.GetLabels()[labelHead]; ok {
+		labels[labelHead] = head
+	}
+	current.SetLabels(labels)
 	current.SetAnnotations(want.GetAnnotations())
 	if _, err := client.Update(ctx, current, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("updating release %s revision %d: %w", rel.Name, rel.Version, err)
@@ -336,10 +362,23 @@ func (s *Store) History(ctx context.Context, namespace, name string) ([]Summary,
 	return all, nil
 }
 
-// List lists every revision of every release in namespace ("" for all) from the
-// index, ordered by release and revision.
-func (s *Store) List(ctx context.Context, namespace string) ([]Summary, error) {
-	return s.list(ctx, namespace, labels.Everything())
+// Heads lists the newest revision of every release in namespace ("" for all)
+// from the index, ordered by namespace and name.
+func (s *Store) Heads(ctx context.Context, namespace string) ([]Summary, error) {
+	marked, err := s.list(ctx, namespace, labels.Set{labelHead: "true"}.AsSelector())
+	if err != nil {
+		return nil, err
+	}
+	// After a crash between marking a new head and unmarking the old, a release
+	// has two: keep the newer.
+	heads := marked[:0]
+	for i, r := range marked {
+		if i+1 < len(marked) && marked[i+1].Namespace == r.Namespace && marked[i+1].Name == r.Name {
+			continue
+		}
+		heads = append(heads, r)
+	}
+	return heads, nil
 }
 
 func (s *Store) list(ctx context.Context, namespace string, selector labels.Selector) ([]Summary, error) {

@@ -1,0 +1,79 @@
+package chart
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/Masterminds/semver/v3"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+)
+
+// PackageOptions configure Package, as `helm package`'s flags.
+type PackageOptions struct {
+	// Version and AppVersion, when set, replace Chart.yaml's.
+	Version, AppVersion string
+	// Destination is the directory the archive is written to; "" or "."
+	// means the working directory.
+	Destination string
+	// DependencyUpdate updates charts/ from Chart.yaml first.
+	DependencyUpdate bool
+	// Settings locate the chart repositories for DependencyUpdate; nil means
+	// NewSettings().
+	Settings *Settings
+	// Out receives the dependency update's progress; nil discards it.
+	Out io.Writer
+}
+
+// Package archives the chart directory at path as DESTINATION/NAME-VERSION.tgz
+// and returns the archive's path. The chart's version must be semver, and every
+// dependency Chart.yaml declares must be in charts/.
+func Package(ctx context.Context, path string, opts PackageOptions) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	dir, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("packaging chart %s: %w", path, err)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("packaging chart: %w", err)
+	} else if !fi.IsDir() {
+		return "", fmt.Errorf("packaging chart %s: not a chart directory", path)
+	}
+	if opts.DependencyUpdate {
+		if err := UpdateDependencies(ctx, dir, DependencyOptions{Settings: opts.Settings, Out: opts.Out}); err != nil {
+			return "", err
+		}
+	}
+	ch, err := loader.LoadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("loading chart %s: %w", path, err)
+	}
+	if opts.Version != "" {
+		ch.Metadata.Version = opts.Version
+	}
+	if _, err := semver.NewVersion(ch.Metadata.Version); err != nil {
+		return "", fmt.Errorf("packaging chart %s: version %q: %w", path, ch.Metadata.Version, err)
+	}
+	if opts.AppVersion != "" {
+		ch.Metadata.AppVersion = opts.AppVersion
+	}
+	if err := CheckDependencies(ch); err != nil {
+		return "", fmt.Errorf("packaging chart %s: %w; run `berth dependency build %s` first, or package with --dependency-update", path, err, path)
+	}
+	dest := opts.Destination
+	if dest == "" || dest == "." {
+		if dest, err = os.Getwd(); err != nil {
+			return "", err
+		}
+	}
+	name, err := chartutil.Save(ch, dest)
+	if err != nil {
+		return "", fmt.Errorf("failed to save: %w", err)
+	}
+	return name, nil
+}

@@ -1,0 +1,67 @@
+package release
+
+import (
+	"context"
+	"fmt"
+
+	helmchart "helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
+
+	"berth.dev/berth/release/kube"
+)
+
+// Diff shows what an upgrade would change in the live objects of release name,
+// changing nothing.
+func (u *Upgrade) Diff(ctx context.Context, name string, ch *helmchart.Chart, vals map[string]any) (string, error) {
+	cfg := u.cfg
+	last, history, err := cfg.latest(ctx, u.Namespace, name)
+	if err != nil {
+		return "", err
+	}
+	current := last
+	if d := lastDeployed(history); d != nil && d.Revision != last.Version {
+		if current, err = cfg.Store.Get(ctx, u.Namespace, name, d.Revision); err != nil {
+			return "", err
+		}
+	}
+	if vals, err = u.values(ch, current, vals); err != nil {
+		return "", err
+	}
+	rendered, err := cfg.render(ctx, ch, vals, name, u.Namespace, last.Version+1, true, false, renderExtras{u.SubNotes, u.PostRenderer})
+	if err != nil {
+		return "", err
+	}
+	return cfg.diff(ctx, current, rendered.Manifest)
+}
+
+// DiffRollback shows what rolling release name back to revision would change in
+// its live objects, changing nothing.
+func (c *Config) DiffRollback(ctx context.Context, namespace, name string, revision int) (string, error) {
+	last, history, err := c.latest(ctx, namespace, name)
+	if err != nil {
+		return "", err
+	}
+	current := last
+	if d := lastDeployed(history); d != nil && d.Revision != last.Version {
+		if current, err = c.Store.Get(ctx, namespace, name, d.Revision); err != nil {
+			return "", err
+		}
+	}
+	target, err := c.Store.Get(ctx, namespace, name, revision)
+	if err != nil {
+		return "", fmt.Errorf("release has no %d version", revision)
+	}
+	return c.diff(ctx, current, target.Manifest)
+}
+
+func (c *Config) diff(ctx context.Context, current *release.Release, manifest string) (string, error) {
+	old, err := c.Kube.Build(current.Manifest, current.Namespace)
+	if err != nil {
+		return "", err
+	}
+	objs, err := c.Kube.Build(manifest, current.Namespace)
+	if err != nil {
+		return "", err
+	}
+	return c.Kube.Diff(ctx, old, objs, kube.Owner{ReleaseName: current.Name, ReleaseNamespace: current.Namespace})
+}

@@ -1,0 +1,112 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// Diff shows what applying new for owner (and dropping the objects of old that
+// new no longer has) would change in the cluster, as unified diffs of YAML, one
+// per object, in the order of new and then of old:
+//
+//   - a changed object: the live object against the server's dry-run apply of
+//     the new one, both without managedFields and the metadata the server sets
+//     (resourceVersion, uid, generation, creationTimestamp);
+//   - a new object: its manifest as it would be applied, against nothing;
+//   - a dropped object: the live object against nothing (unless it is kept by
+//     helm.sh/resource-policy: keep).
+//
+// Unchanged objects show nothing, so "" means no change. Like Apply, it fails
+// with an *OwnershipError if new holds an object that exists outside the
+// release. Nothing is changed.
+func (c *Client) Diff(ctx context.Context, old, new []Object, owner Owner) (string, error) {
+	if err := owner.validate(); err != nil {
+		return "", fmt.Errorf("diffing objects: %w", err)
+	}
+	if err := c.checkOwnership(ctx, new, owner); err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	for _, o := range new {
+		d, err := c.diffObject(ctx, o, owner)
+		if err != nil {
+			return "", fmt.Errorf("diffing %s%s: %w", o, inSource(o.Source), err)
+		}
+		out.WriteString(d)
+	}
+	for _, o := range dropped(old, new) {
+		if keptByPolicy(o.Unstructured) {
+			continue
+		}
+		live, err := c.get(ctx, o)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("diffing %s: reading: %w", o, err)
+		}
+		if keptByPolicy(live) {
+			continue
+		}
+		before, err := diffYAML(live)
+		if err != nil {
+			return "", fmt.Errorf("diffing %s: %w", o, err)
+		}
+		out.WriteString(unifiedDiff("live "+diffName(o), "/dev/null", before, ""))
+	}
+	return out.String(), nil
+}
+
+// diffObject diffs one object of the new manifest against the cluster.
+func (c *Client) diffObject(ctx context.Context, o Object, owner Owner) (string, error) {
+	live, err := c.get(ctx, o)
+	if apierrors.IsNotFound(err) {
+		after, err := diffYAML(applyBody(o, owner))
+		if err != nil {
+			return "", err
+		}
+		return unifiedDiff("/dev/null", "applied "+diffName(o), "", after), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading: %w", err)
+	}
+	applied, err := c.apply(ctx, o, owner, ApplyOptions{DryRun: true})
+	if err != nil {
+		return "", fmt.Errorf("dry-run apply: %w", err)
+	}
+	before, err := diffYAML(live)
+	if err != nil {
+		return "", err
+	}
+	after, err := diffYAML(applied)
+	if err != nil {
+		return "", err
+	}
+	return unifiedDiff("live "+diffName(o), "applied "+diffName(o), before, after), nil
+}
+
+// diffName names an object in diff headers: "apps/v1 Deployment shop/web".
+func diffName(o Object) string {
+	name := o.GetName()
+	if o.GetNamespace() != "" {
+		name = o.GetNamespace() + "/" + name
+	}
+	return o.gvk().GroupVersion().String() + " " + o.gvk().Kind + " " + name
+}
+
+// diffYAML renders an object for diffing: YAML with sorted keys, without what
+// the server manages in metadata.
+func diffYAML(u *unstructured.Unstructured) (string, error) {
+	u = u.DeepCopy()
+	stripServerMetadata(u)
+	b, err := yaml.Marshal(u.Object)
+	if err != nil {
+		return "", fmt.Errorf("encoding as YAML: %w", err)
+	}
+	return string(b), nil
+}
