@@ -13,9 +13,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"berth.dev/berth/release/kube"
@@ -47,11 +45,7 @@ func NewConfig(restConfig *rest.Config) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(restConfig)
-	if err != nil {
-		return nil, err
-	}
-	meta, err := metadata.NewForConfig(restConfig)
+	store, err := storage.New(restConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +63,7 @@ func NewConfig(restConfig *rest.Config) (*Config, error) {
 		REST:   restConfig,
 		Client: client,
 		Kube:   kc,
-		Store:  storage.New(dyn, meta),
+		Store:  store,
 		Locker: storage.NewLocker(client.CoordinationV1(), holder, lockDuration),
 		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:    time.Now,

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"helm.sh/helm/v3/pkg/chart"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
@@ -138,39 +139,30 @@ func fillHelmReleases(b *testing.B, client kubernetes.Interface, ns string, n, r
 		b.Fatal(err)
 	}
 	secrets := client.CoreV1().Secrets(ns)
-	work := make(chan int)
-	errs := make(chan error, 16)
-	for w := 0; w < 16; w++ {
-		go func() {
-			for i := range work {
-				for r := 1; r <= revisions; r++ {
-					status := helmrelease.StatusSuperseded
-					if r == revisions {
-						status = helmrelease.StatusDeployed
-					}
-					rel := &helmrelease.Release{
-						Name: fmt.Sprintf("rel-%04d", i), Namespace: ns, Version: r, Manifest: "kind: ConfigMap\n",
-						Chart:  &chart.Chart{Metadata: &chart.Metadata{Name: "app", Version: "0.1.0", AppVersion: "1.0"}},
-						Info:   &helmrelease.Info{Status: status, Description: "Upgrade complete"},
-						Config: map[string]any{"i": i},
-					}
-					if _, err := secrets.Create(ctx, helmSecret(b, rel), metav1CreateOptions); err != nil {
-						errs <- err
-						return
-					}
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			for r := 1; r <= revisions; r++ {
+				status := helmrelease.StatusSuperseded
+				if r == revisions {
+					status = helmrelease.StatusDeployed
+				}
+				rel := &helmrelease.Release{
+					Name: fmt.Sprintf("rel-%04d", i), Namespace: ns, Version: r, Manifest: "kind: ConfigMap\n",
+					Chart:  &chart.Chart{Metadata: &chart.Metadata{Name: "app", Version: "0.1.0", AppVersion: "1.0"}},
+					Info:   &helmrelease.Info{Status: status, Description: "Upgrade complete"},
+					Config: map[string]any{"i": i},
+				}
+				if _, err := secrets.Create(ctx, helmSecret(b, rel), metav1CreateOptions); err != nil {
+					return err
 				}
 			}
-			errs <- nil
-		}()
+			return nil
+		})
 	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	for w := 0; w < 16; w++ {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
-		}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
 	}
 }
 

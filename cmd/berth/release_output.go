@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gosuri/uitable"
 	"github.com/spf13/pflag"
 	"helm.sh/helm/v3/pkg/cli/output"
 	"helm.sh/helm/v3/pkg/release"
@@ -114,14 +113,14 @@ func (l listWriter) WriteJSON(out io.Writer) error { return output.EncodeJSON(ou
 func (l listWriter) WriteYAML(out io.Writer) error { return output.EncodeYAML(out, l.elements()) }
 
 func (l listWriter) WriteTable(out io.Writer) error {
-	table := uitable.New()
+	var rows [][]string
 	if !l.noHeaders {
-		table.AddRow("NAME", "NAMESPACE", "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION")
+		rows = append(rows, []string{"NAME", "NAMESPACE", "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION"})
 	}
 	for _, e := range l.elements() {
-		table.AddRow(e.Name, e.Namespace, e.Revision, e.Updated, e.Status, e.Chart, e.AppVersion)
+		rows = append(rows, []string{e.Name, e.Namespace, e.Revision, e.Updated, e.Status, e.Chart, e.AppVersion})
 	}
-	return output.EncodeTable(out, table)
+	return writeTable(out, rows)
 }
 
 // historyWriter prints revisions as `helm history` does.
@@ -148,10 +147,9 @@ func (h historyWriter) WriteJSON(out io.Writer) error { return output.EncodeJSON
 func (h historyWriter) WriteYAML(out io.Writer) error { return output.EncodeYAML(out, h.elements()) }
 
 func (h historyWriter) WriteTable(out io.Writer) error {
-	table := uitable.New()
-	table.AddRow("REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION")
+	rows := [][]string{{"REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"}}
 	for _, e := range h.elements() {
-		table.AddRow(e.Revision, e.Updated.Format(time.ANSIC), e.Status, e.Chart, e.AppVersion, e.Description)
+		rows = append(rows, []string{strconv.Itoa(e.Revision), e.Updated.Format(time.ANSIC), e.Status, e.Chart, e.AppVersion, e.Description})
 	}
-	return output.EncodeTable(out, table)
+	return writeTable(out, rows)
 }

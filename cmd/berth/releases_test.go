@@ -16,13 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"helm.sh/helm/v3/pkg/chart"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/metadata"
 
 	"berth.dev/berth/release/storage"
 )
@@ -348,44 +347,38 @@ func TestReleaseListMany(t *testing.T) {
 // the release store, as berth install and upgrade would have.
 func fillReleases(t testing.TB, c *cluster, ns string, n, revisions int) {
 	t.Helper()
-	store := storage.New(dynamic.NewForConfigOrDie(c.config), metadata.NewForConfigOrDie(c.config))
+	store, err := storage.New(c.config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	if _, err := c.client.CoreV1().Namespaces().Create(ctx, namespaceObject(ns), metav1CreateOptions); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	work := make(chan int)
-	errs := make(chan error, 16)
-	for w := 0; w < 16; w++ {
-		go func() {
-			for i := range work {
-				for r := 1; r <= revisions; r++ {
-					status := helmrelease.StatusSuperseded
-					if r == revisions {
-						status = helmrelease.StatusDeployed
-					}
-					rel := &helmrelease.Release{
-						Name: fmt.Sprintf("rel-%04d", i), Namespace: ns, Version: r, Manifest: "kind: ConfigMap\n",
-						Chart:  &chart.Chart{Metadata: &chart.Metadata{Name: "app", Version: "0.1.0", AppVersion: "1.0"}},
-						Info:   &helmrelease.Info{Status: status, Description: "Upgrade complete"},
-						Config: map[string]any{"i": i},
-					}
-					if err := store.Create(ctx, rel); err != nil {
-						errs <- err
-						return
-					}
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			for r := 1; r <= revisions; r++ {
+				status := helmrelease.StatusSuperseded
+				if r == revisions {
+					status = helmrelease.StatusDeployed
+				}
+				rel := &helmrelease.Release{
+					Name: fmt.Sprintf("rel-%04d", i), Namespace: ns, Version: r, Manifest: "kind: ConfigMap\n",
+					Chart:  &chart.Chart{Metadata: &chart.Metadata{Name: "app", Version: "0.1.0", AppVersion: "1.0"}},
+					Info:   &helmrelease.Info{Status: status, Description: "Upgrade complete"},
+					Config: map[string]any{"i": i},
+				}
+				if err := store.Create(ctx, rel); err != nil {
+					return err
 				}
 			}
-			errs <- nil
-		}()
+			return nil
+		})
 	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	for w := 0; w < 16; w++ {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -99,6 +98,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 		EtcdEndpoints: store.Endpoints,
 		ServiceCIDR:   &o.serviceCIDR,
 		NodePorts:     o.nodePorts,
+		// Release records are served from the start, so that clients can list
+		// releases before the first install.
+		CRDs: storage.CRDs(),
 	})
 	if err != nil {
 		return err
@@ -116,9 +118,6 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case <-waitReady(ctx, api):
 	}
 	slog.Info("API server is ready", "kubeconfig", filepath.Join(dataDir, "kubeconfig.yaml"))
-	if err := defineReleaseStorage(ctx, api.Loopback); err != nil {
-		return err
-	}
 	if !o.disableControllers {
 		if err := startControllers(ctx, api.Loopback); err != nil {
 			return err
@@ -136,16 +135,6 @@ func waitReady(ctx context.Context, api *apiserver.Server) <-chan struct{} {
 		}
 	}()
 	return ready
-}
-
-// defineReleaseStorage serves berth's release records from the start, so that
-// clients can list releases before the first install.
-func defineReleaseStorage(ctx context.Context, loopback *rest.Config) error {
-	client, err := apiextensionsclient.NewForConfig(loopback)
-	if err != nil {
-		return err
-	}
-	return storage.EnsureCRDs(ctx, client)
 }
 
 // startControllers runs the control loops against the API, through the loopback

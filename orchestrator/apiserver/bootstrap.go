@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -22,9 +24,12 @@ import (
 var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
 
 // bootstrap creates the objects every cluster starts with: the system namespaces,
-// the kubernetes Service with its endpoints, and the system priority classes.
+// the kubernetes Service with its endpoints, the system priority classes, and the
+// definitions the server was configured with.
 type bootstrap struct {
 	client      kubernetes.Interface
+	crds        apiextensionsclient.Interface
+	definitions []*apiextensionsv1.CustomResourceDefinition
 	serviceCIDR *net.IPNet
 	advertise   net.IP
 	port        int
@@ -52,7 +57,32 @@ func (b *bootstrap) ensure(ctx context.Context) error {
 			return fmt.Errorf("creating priority class %s: %w", pc.Name, err)
 		}
 	}
+	if err := b.ensureDefinitions(ctx); err != nil {
+		return err
+	}
 	return b.ensureKubernetesService(ctx)
+}
+
+// ensureDefinitions creates the configured CRDs that do not exist yet and waits
+// until each is established. Existing ones are left as they are.
+func (b *bootstrap) ensureDefinitions(ctx context.Context) error {
+	for _, want := range b.definitions {
+		got, err := b.crds.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, want, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			got, err = b.crds.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, want.Name, metav1.GetOptions{})
+		}
+		if err != nil {
+			return fmt.Errorf("defining %s: %w", want.Name, err)
+		}
+		established := false
+		for _, c := range got.Status.Conditions {
+			established = established || c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue
+		}
+		if !established {
+			return fmt.Errorf("%s is not established yet", want.Name)
+		}
+	}
+	return nil
 }
 
 var systemPriorityClasses = []*schedulingv1.PriorityClass{

@@ -14,7 +14,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apiextensionsoptions "k8s.io/apiextensions-apiserver/pkg/cmd/server/options"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -46,6 +48,10 @@ type Config struct {
 	ServiceCIDR *net.IPNet
 	// NodePorts is the range of Service node ports (30000-32767 upstream).
 	NodePorts utilnet.PortRange
+	// CRDs are defined before the server reports ready: the resources of the
+	// components composed with it (berth's release records), served like any
+	// custom resource.
+	CRDs []*apiextensionsv1.CustomResourceDefinition
 }
 
 // DefaultNodePorts is upstream's range of Service node ports, 30000-32767.
@@ -127,7 +133,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := installGroups(server, scheme, codecs, storage); err != nil {
 		return nil, err
 	}
-	b := &bootstrap{client: client, serviceCIDR: cfg.ServiceCIDR, advertise: generic.PublicAddress, port: cfg.Port}
+	crdClient, err := apiextensionsclient.NewForConfig(generic.LoopbackClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	b := &bootstrap{client: client, crds: crdClient, definitions: cfg.CRDs,
+		serviceCIDR: cfg.ServiceCIDR, advertise: generic.PublicAddress, port: cfg.Port}
 	server.AddPostStartHookOrDie("berth-bootstrap", b.run)
 	crdGroups := newCRDGroupDiscovery(crdServer.Informers.Apiextensions().V1().CustomResourceDefinitions(), server.DiscoveryGroupManager)
 	server.AddPostStartHookOrDie("berth-crd-group-discovery", crdGroups.run)

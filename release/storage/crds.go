@@ -19,9 +19,11 @@ const Group = "berth.dev"
 var (
 	revisionsResource = schema.GroupVersionResource{Group: Group, Version: "v1", Resource: "releaserevisions"}
 	chunksResource    = schema.GroupVersionResource{Group: Group, Version: "v1", Resource: "releaserevisionchunks"}
+	indexesResource   = schema.GroupVersionResource{Group: Group, Version: "v1", Resource: "releaseindexes"}
 )
 
-// CRDs returns the definitions of the resources releases are stored in.
+// CRDs returns the definitions of the resources releases are stored in:
+// revisions, the chunks of large revisions, and each namespace's index.
 func CRDs() []*apiextensionsv1.CustomResourceDefinition {
 	str := apiextensionsv1.JSONSchemaProps{Type: "string"}
 	integer := apiextensionsv1.JSONSchemaProps{Type: "integer"}
@@ -51,6 +53,20 @@ func CRDs() []*apiextensionsv1.CustomResourceDefinition {
 		},
 		Required: []string{"index", "data"},
 	}
+	entry := apiextensionsv1.JSONSchemaProps{
+		Type: "object",
+		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"revision": integer, "status": str, "chart": str, "appVersion": str, "description": str,
+			"updated": {Type: "string", Format: "date-time"},
+		},
+	}
+	indexSpec := apiextensionsv1.JSONSchemaProps{
+		Type: "object",
+		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"releases": {Type: "object", Description: "The newest revision of each release, by release name.",
+				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &entry}},
+		},
+	}
 	return []*apiextensionsv1.CustomResourceDefinition{
 		crd("releaserevisions", "ReleaseRevision", []string{"rrev"}, revisionSpec, []apiextensionsv1.CustomResourceColumnDefinition{
 			{Name: "Release", Type: "string", JSONPath: ".spec.release"},
@@ -60,6 +76,7 @@ func CRDs() []*apiextensionsv1.CustomResourceDefinition {
 			{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
 		}),
 		crd("releaserevisionchunks", "ReleaseRevisionChunk", nil, chunkSpec, nil),
+		crd("releaseindexes", "ReleaseIndex", nil, indexSpec, nil),
 	}
 }
 

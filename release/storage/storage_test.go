@@ -17,8 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/metadata"
 
 	"berth.dev/berth/orchestrator/apiserver/apiservertest"
 )
@@ -31,7 +29,10 @@ var (
 func TestMain(m *testing.M) {
 	os.Exit(apiservertest.Main(m, func(s *apiservertest.Server) error {
 		server = s
-		store = New(dynamic.NewForConfigOrDie(s.Config), metadata.NewForConfigOrDie(s.Config))
+		var err error
+		if store, err = New(s.Config); err != nil {
+			return err
+		}
 		return EnsureCRDs(context.Background(), apiextensionsclient.NewForConfigOrDie(s.Config))
 	}))
 }
@@ -152,14 +153,21 @@ func TestIndex(t *testing.T) {
 	if want := "a:1:failed:app-1.2.3:4.5 b:2:deployed:app-1.2.3:4.5"; strings.Join(got, " ") != want {
 		t.Fatalf("heads = %v, want %s", got, want)
 	}
-	// Only the newest revision of a release carries the head mark.
-	marked, err := store.metadata.Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: labelHead + "=true"})
-	if err != nil || len(marked.Items) != 2 {
-		t.Fatalf("marked heads: %v, %d", err, len(marked.Items))
-	}
 	history, err := store.History(ctx, ns, "b")
 	if err != nil || len(history) != 2 || history[1].Revision != 2 || history[1].Description != "Install complete" {
 		t.Fatalf("history: %v %+v", err, history)
+	}
+	// Deleting the newest revision moves the index back to the one before;
+	// deleting the last forgets the release.
+	if err := store.Delete(ctx, ns, "b", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Delete(ctx, ns, "a", 1); err != nil {
+		t.Fatal(err)
+	}
+	heads, err = store.Heads(ctx, ns)
+	if err != nil || len(heads) != 1 || heads[0].Name != "b" || heads[0].Revision != 1 || heads[0].Status != release.StatusSuperseded {
+		t.Fatalf("heads after deletes: %v %+v", err, heads)
 	}
 }
 

@@ -21,9 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 )
 
 // ErrNotFound says a release or revision does not exist.
@@ -34,10 +35,7 @@ const (
 	LabelRelease  = "berth.dev/release"
 	LabelRevision = "berth.dev/revision"
 	LabelStatus   = "berth.dev/status"
-	// labelHead marks the newest revision of a release, so that listing releases
-	// reads one object per release, not one per revision.
-	labelHead  = "berth.dev/head"
-	labelOwner = "owner"
+	labelOwner    = "owner"
 
 	annotationChart       = "berth.dev/chart"
 	annotationAppVersion  = "berth.dev/app-version"
@@ -55,17 +53,39 @@ type Store struct {
 	revisions dynamic.NamespaceableResourceInterface
 	chunks    dynamic.NamespaceableResourceInterface
 	metadata  metadata.Getter
+	index     *index
 	now       func() time.Time
 }
 
-// New returns a store over the clients of one API server.
-func New(dyn dynamic.Interface, meta metadata.Interface) *Store {
+// New returns a store in the API server of config.
+func New(config *rest.Config) (*Store, error) {
+	dyn, err := dynamic.NewForConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.NewForConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rest.UnversionedRESTClientFor(withJSON(config))
+	if err != nil {
+		return nil, err
+	}
 	return &Store{
 		revisions: dyn.Resource(revisionsResource),
 		chunks:    dyn.Resource(chunksResource),
 		metadata:  meta.Resource(revisionsResource),
+		index:     &index{objects: dyn.Resource(indexesResource), raw: raw},
 		now:       time.Now,
-	}
+	}, nil
+}
+
+// withJSON is config for a client that reads raw JSON bodies.
+func withJSON(config *rest.Config) *rest.Config {
+	c := rest.CopyConfig(config)
+	c.ContentType, c.AcceptContentTypes = "application/json", "application/json"
+	c.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	return c
 }
 
 // Summary is what the index says of a revision, without its body.
@@ -93,31 +113,13 @@ func (s *Store) Create(ctx context.Context, rel *release.Release) error {
 	if err := s.setBody(ctx, obj, rel, body, 0); err != nil {
 		return err
 	}
-	labels := obj.GetLabels()
-	labels[labelHead] = "true"
-	obj.SetLabels(labels)
 	if _, err := s.revisions.Namespace(rel.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("release %q revision %d already exists", rel.Name, rel.Version)
 		}
 		return fmt.Errorf("storing release %s revision %d: %w", rel.Name, rel.Version, err)
 	}
-	return s.unmarkOlderHeads(ctx, rel.Namespace, rel.Name, rel.Version)
-}
-
-// unmarkOlderHeads takes the head mark off the revision before revision. Should
-// this not happen (a crash), listing still shows the newest revision of each
-// release: it keeps the highest of the marked ones.
-func (s *Store) unmarkOlderHeads(ctx context.Context, namespace, name string, revision int) error {
-	if revision <= 1 {
-		return nil
-	}
-	patch := []byte(`{"metadata":{"labels":{"` + labelHead + `":null}}}`)
-	_, err := s.revisions.Namespace(namespace).Patch(ctx, objectName(name, revision-1), types.MergePatchType, patch, metav1.PatchOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("updating release %s revision %d: %w", name, revision-1, err)
-	}
-	return nil
+	return s.index.put(ctx, summaryOf(obj))
 }
 
 // setBody puts body into the revision object, inline or, written first so that a
@@ -281,16 +283,12 @@ func (s *Store) Update(ctx context.Context, rel *release.Release) error {
 		return err
 	}
 	current.Object["spec"] = spec
-	labels := want.GetLabels()
-	if head, ok := current.GetLabels()[labelHead]; ok {
-		labels[labelHead] = head
-	}
-	current.SetLabels(labels)
+	current.SetLabels(want.GetLabels())
 	current.SetAnnotations(want.GetAnnotations())
 	if _, err := client.Update(ctx, current, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("updating release %s revision %d: %w", rel.Name, rel.Version, err)
 	}
-	return nil
+	return s.index.put(ctx, summaryOf(want))
 }
 
 // Get reads one revision, body and all.
@@ -363,22 +361,10 @@ func (s *Store) History(ctx context.Context, namespace, name string) ([]Summary,
 }
 
 // Heads lists the newest revision of every release in namespace ("" for all)
-// from the index, ordered by namespace and name.
+// from the namespace's release index, ordered by namespace and name: it reads a
+// few small objects however many releases and revisions there are.
 func (s *Store) Heads(ctx context.Context, namespace string) ([]Summary, error) {
-	marked, err := s.list(ctx, namespace, labels.Set{labelHead: "true"}.AsSelector())
-	if err != nil {
-		return nil, err
-	}
-	// After a crash between marking a new head and unmarking the old, a release
-	// has two: keep the newer.
-	heads := marked[:0]
-	for i, r := range marked {
-		if i+1 < len(marked) && marked[i+1].Namespace == r.Namespace && marked[i+1].Name == r.Name {
-			continue
-		}
-		heads = append(heads, r)
-	}
-	return heads, nil
+	return s.index.heads(ctx, namespace)
 }
 
 func (s *Store) list(ctx context.Context, namespace string, selector labels.Selector) ([]Summary, error) {
@@ -391,21 +377,9 @@ func (s *Store) list(ctx context.Context, namespace string, selector labels.Sele
 	}
 	out := make([]Summary, 0, len(list.Items))
 	for _, item := range list.Items {
-		revision, err := strconv.Atoi(item.Labels[LabelRevision])
-		if err != nil {
-			continue // not a revision berth wrote
+		if sum, ok := summaryFromMeta(item.Namespace, item.Labels, item.Annotations); ok {
+			out = append(out, sum)
 		}
-		updated, _ := time.Parse(time.RFC3339Nano, item.Annotations[annotationUpdated])
-		out = append(out, Summary{
-			Name:        item.Labels[LabelRelease],
-			Namespace:   item.Namespace,
-			Revision:    revision,
-			Status:      release.Status(item.Labels[LabelStatus]),
-			Chart:       item.Annotations[annotationChart],
-			AppVersion:  item.Annotations[annotationAppVersion],
-			Description: item.Annotations[annotationDescription],
-			Updated:     updated,
-		})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -422,6 +396,21 @@ func (s *Store) list(ctx context.Context, namespace string, selector labels.Sele
 
 // Delete removes a revision and its chunks.
 func (s *Store) Delete(ctx context.Context, namespace, name string, revision int) error {
+	if err := s.deleteRevision(ctx, namespace, name, revision); err != nil {
+		return err
+	}
+	// The index follows: the newest remaining revision, or none.
+	rest, err := s.list(ctx, namespace, labels.Set{LabelRelease: name}.AsSelector())
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return s.index.remove(ctx, namespace, name)
+	}
+	return s.index.put(ctx, rest[len(rest)-1])
+}
+
+func (s *Store) deleteRevision(ctx context.Context, namespace, name string, revision int) error {
 	err := s.revisions.Namespace(namespace).Delete(ctx, objectName(name, revision), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting release %s revision %d: %w", name, revision, err)
