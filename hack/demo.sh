@@ -44,9 +44,22 @@ step "Deleting the namespace removes everything in it"
 run kubectl delete namespace demo
 run kubectl get all -n demo
 
+step "Releases: a chart installed, upgraded and rolled back with berth"
+run "$berth" install hello testdata/releases/app --namespace shop --create-namespace --set message=hello
+run "$berth" upgrade hello testdata/releases/app --namespace shop --set message=bonjour --set replicas=2
+run kubectl get configmap hello-config -n shop -o jsonpath='{.data.message}{"\n"}'
+run "$berth" rollback hello 1 --namespace shop
+run "$berth" history hello --namespace shop
+run kubectl get configmap hello-config -n shop -o jsonpath='{.data.message}{"\n"}'
+run "$berth" list --all-namespaces
+run kubectl create configmap taken-config -n shop --from-literal=owner=someone-else
+run "$berth" install taken testdata/releases/app --namespace shop || true
+run "$berth" template hello testdata/releases/app --set message=hi --show-only templates/config.yaml
+
 step "Restarting the server: state lives in etcd under $dir"
 kill -TERM $server; wait $server || true
 "$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 >>"$dir/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 300); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 0.2; done
 run kubectl get namespaces
+run "$berth" status hello --namespace shop

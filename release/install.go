@@ -70,6 +70,12 @@ func (i *Install) Run(ctx context.Context, ch *helmchart.Chart, vals map[string]
 		i.Wait = true
 	}
 	cfg := i.cfg
+	// The lock lives in the release's namespace.
+	if i.CreateNamespace {
+		if err := i.createNamespace(ctx); err != nil {
+			return nil, err
+		}
+	}
 	lock, err := cfg.lockRelease(ctx, i.Namespace, i.ReleaseName)
 	if err != nil {
 		return nil, err
@@ -87,11 +93,6 @@ func (i *Install) Run(ctx context.Context, ch *helmchart.Chart, vals map[string]
 	objs, err := cfg.Kube.Build(rendered.Manifest, i.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("unable to build kubernetes objects from release manifest: %w", err)
-	}
-	if i.CreateNamespace {
-		if err := i.createNamespace(ctx); err != nil {
-			return nil, err
-		}
 	}
 	// Refuse objects that belong to someone else before anything changes.
 	owner := kube.Owner{ReleaseName: i.ReleaseName, ReleaseNamespace: i.Namespace}

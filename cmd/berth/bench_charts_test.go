@@ -57,7 +57,7 @@ func BenchmarkCharts(b *testing.B) {
 		{"template, 300 templates", []string{"template", "bench", many}, []string{"template", "bench", many}},
 		{"list, 1,000 releases x 10 revisions", []string{"list", "-n", "berth-releases", "-m", "0"}, []string{"list", "-n", "helm-releases", "-m", "0"}},
 	}
-	fmt.Printf("\n%-40s %12s %12s %8s\n", "command (median of 7 runs)", "berth", "helm", "helm/berth")
+	fmt.Printf("\n%-40s %12s %12s %8s\n", "command (median of 15 runs)", "berth", "helm", "helm/berth")
 	for _, tc := range cases {
 		// Both must produce the same number of lines: the same work was done.
 		bOut, hOut := run(b, env, berth, tc.berth), run(b, env, helm, tc.helm)
@@ -65,7 +65,7 @@ func BenchmarkCharts(b *testing.B) {
 			b.Fatalf("%s: berth printed %d lines, helm %d", tc.name, strings.Count(bOut, "\n"), strings.Count(hOut, "\n"))
 		}
 		var bt, ht []time.Duration
-		for i := 0; i < 7; i++ { // alternate, so that drift hits both alike
+		for i := 0; i < 15; i++ { // alternate, so that drift hits both alike
 			bt = append(bt, timed(b, env, berth, tc.berth))
 			ht = append(ht, timed(b, env, helm, tc.helm))
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"k8s.io/klog/v2"
@@ -17,6 +18,10 @@ import (
 func main() {
 	// The Kubernetes libraries log through klog; send it where berth logs.
 	klog.SetSlogLogger(slog.Default())
+	// Most commands live for a fraction of a second and allocate a lot (render
+	// a chart, decode a list): collecting garbage less often makes them ~20%
+	// faster for a little more memory. berth server sets it back (server.go).
+	debug.SetGCPercent(400)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {

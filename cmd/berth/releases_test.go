@@ -387,3 +387,66 @@ var metav1CreateOptions = metav1.CreateOptions{}
 func namespaceObject(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
+
+// TestReleaseAtomic: a failing upgrade is rolled back with --atomic, and the
+// failed revision says why. (Nothing runs pods in this cluster: the chart's
+// Deployment is left out, so that waiting can succeed.)
+func TestReleaseAtomic(t *testing.T) {
+	c := sharedCluster.get(t)
+	ns := c.namespace(t)
+	app := testChart(t)
+	c.berth(t, "install", "web", app, "-n", ns, "--set", "deployment=false")
+	_, stderr, err := c.berthResult("upgrade", "web", app, "-n", ns, "--set", "deployment=false,message=new,badHook=true", "--atomic", "--timeout", "20s")
+	if err == nil || !strings.Contains(stderr, "has been rolled back due to atomic being set") || !strings.Contains(stderr, "pre-upgrade hooks failed") {
+		t.Fatalf("atomic upgrade: %v\n%s", err, stderr)
+	}
+	if got := c.history(t, ns, "web"); strings.Join(got, " ") != "1:superseded 2:failed 3:deployed" {
+		t.Fatalf("history: %v", got)
+	}
+	if got := c.kubectl(t, "get", "configmap", "web-config", "-n", ns, "-o", "jsonpath={.data.message}"); got != "hello" {
+		t.Fatalf("message after the rollback: %q", got)
+	}
+}
+
+// TestReleaseInspect: dry runs change nothing, diff shows what an upgrade
+// would change, get and test answer as Helm's do.
+func TestReleaseInspect(t *testing.T) {
+	c := sharedCluster.get(t)
+	ns := c.namespace(t)
+	app := testChart(t)
+	out := c.berth(t, "install", "web", app, "-n", ns, "--dry-run")
+	if !strings.Contains(out, "STATUS: pending-install") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if got := c.kubectl(t, "get", "configmaps", "-n", ns, "-o", "name", "-l", "app.kubernetes.io/managed-by=Helm"); got != "" {
+		t.Fatalf("dry run created %s", got)
+	}
+	c.berth(t, "install", "web", app, "-n", ns, "--set", "message=one")
+
+	diff := c.berth(t, "diff", "upgrade", "web", app, "-n", ns, "--set", "message=two")
+	if !strings.Contains(diff, `-  message: one`) || !strings.Contains(diff, `+  message: two`) {
+		t.Fatalf("diff upgrade:\n%s", diff)
+	}
+	if got := c.kubectl(t, "get", "configmap", "web-config", "-n", ns, "-o", "jsonpath={.data.message}"); got != "one" {
+		t.Fatalf("diff changed the object: %q", got)
+	}
+	if values := c.berth(t, "get", "values", "web", "-n", ns); values != "USER-SUPPLIED VALUES:\nmessage: one\n" {
+		t.Fatalf("get values: %q", values)
+	}
+	if manifest := c.berth(t, "get", "manifest", "web", "-n", ns); !strings.Contains(manifest, "# Source: app/templates/config.yaml") {
+		t.Fatalf("get manifest:\n%s", manifest)
+	}
+	out = c.berth(t, "test", "web", "-n", ns)
+	if !strings.Contains(out, "TEST SUITE:     web-test") || !strings.Contains(out, "Phase:          Succeeded") {
+		t.Fatalf("test:\n%s", out)
+	}
+	if status := c.berth(t, "status", "web", "-n", ns); !strings.Contains(status, "TEST SUITE:     web-test") {
+		t.Fatalf("status after test:\n%s", status)
+	}
+	if _, stderr, err := c.berthResult("status", "nope", "-n", ns); err == nil || !strings.Contains(stderr, "not found") {
+		t.Fatalf("status of an unknown release: %v %s", err, stderr)
+	}
+	if _, stderr, err := c.berthResult("install", "bad", app, "-n", ns, "--set", "a[x]=1"); err == nil || !strings.Contains(stderr, "failed parsing --set data") {
+		t.Fatalf("bad --set: %v %s", err, stderr)
+	}
+}
