@@ -108,7 +108,7 @@ func validateName(name string) error {
 func (c *Config) latest(ctx context.Context, namespace, name string) (*release.Release, []storage.Summary, error) {
 	history, err := c.Store.History(ctx, namespace, name)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, fmt.Errorf("release %q in namespace %q: %w", name, namespace, ErrReleaseNotFound)
+		return nil, nil, notFound(namespace, name)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -116,6 +116,11 @@ func (c *Config) latest(ctx context.Context, namespace, name string) (*release.R
 	last := history[len(history)-1]
 	rel, err := c.Store.Get(ctx, namespace, name, last.Revision)
 	return rel, history, err
+}
+
+// notFound says, in Helm's words and naming it, that a release does not exist.
+func notFound(namespace, name string) error {
+	return fmt.Errorf("%w: %q in namespace %q", ErrReleaseNotFound, name, namespace)
 }
 
 // lastDeployed is the newest deployed revision in history, or nil.

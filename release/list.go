@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -97,8 +98,11 @@ func (l *List) wants(s release.Status) bool {
 // of the newest.
 func (c *Config) History(ctx context.Context, namespace, name string, max int) ([]storage.Summary, error) {
 	history, err := c.Store.History(ctx, namespace, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, notFound(namespace, name)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("release: not found")
+		return nil, err
 	}
 	if max > 0 && len(history) > max {
 		history = history[len(history)-max:]
@@ -113,8 +117,8 @@ func (c *Config) Get(ctx context.Context, namespace, name string, revision int) 
 		return rel, err
 	}
 	rel, err := c.Store.Get(ctx, namespace, name, revision)
-	if err != nil {
-		return nil, fmt.Errorf("release: not found")
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q revision %d in namespace %q", ErrReleaseNotFound, name, revision, namespace)
 	}
-	return rel, nil
+	return rel, err
 }

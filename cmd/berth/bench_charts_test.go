@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"helm.sh/helm/v3/pkg/chart"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -139,29 +137,11 @@ func fillHelmReleases(b *testing.B, client kubernetes.Interface, ns string, n, r
 		b.Fatal(err)
 	}
 	secrets := client.CoreV1().Secrets(ns)
-	var g errgroup.Group
-	g.SetLimit(16)
-	for i := 0; i < n; i++ {
-		g.Go(func() error {
-			for r := 1; r <= revisions; r++ {
-				status := helmrelease.StatusSuperseded
-				if r == revisions {
-					status = helmrelease.StatusDeployed
-				}
-				rel := &helmrelease.Release{
-					Name: fmt.Sprintf("rel-%04d", i), Namespace: ns, Version: r, Manifest: "kind: ConfigMap\n",
-					Chart:  &chart.Chart{Metadata: &chart.Metadata{Name: "app", Version: "0.1.0", AppVersion: "1.0"}},
-					Info:   &helmrelease.Info{Status: status, Description: "Upgrade complete"},
-					Config: map[string]any{"i": i},
-				}
-				if _, err := secrets.Create(ctx, helmSecret(b, rel), metav1CreateOptions); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := fill(ns, n, revisions, func(rel *helmrelease.Release) error {
+		_, err := secrets.Create(ctx, helmSecret(b, rel), metav1CreateOptions)
+		return err
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 }

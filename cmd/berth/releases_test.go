@@ -355,6 +355,14 @@ func fillReleases(t testing.TB, c *cluster, ns string, n, revisions int) {
 	if _, err := c.client.CoreV1().Namespaces().Create(ctx, namespaceObject(ns), metav1CreateOptions); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	if err := fill(ns, n, revisions, func(rel *helmrelease.Release) error { return store.Create(ctx, rel) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fill stores, 16 at a time, n releases of revisions revisions each, the last
+// deployed and the others superseded, with put.
+func fill(ns string, n, revisions int, put func(*helmrelease.Release) error) error {
 	var g errgroup.Group
 	g.SetLimit(16)
 	for i := 0; i < n; i++ {
@@ -370,16 +378,14 @@ func fillReleases(t testing.TB, c *cluster, ns string, n, revisions int) {
 					Info:   &helmrelease.Info{Status: status, Description: "Upgrade complete"},
 					Config: map[string]any{"i": i},
 				}
-				if err := store.Create(ctx, rel); err != nil {
+				if err := put(rel); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	return g.Wait()
 }
 
 var metav1CreateOptions = metav1.CreateOptions{}
