@@ -36,7 +36,7 @@ func BenchmarkCharts(b *testing.B) {
 	scaffold := filepath.Join(testdata, "charts", "scaffold")
 	many := manyTemplatesChart(b, 300)
 
-	c, err := newCluster(clusterOptions{extraArgs: []string{"--disable-controllers"}})
+	c, err := newCluster(clusterOptions{extraArgs: []string{"--controllers", "-*"}})
 	if err != nil {
 		b.Fatal(err)
 	}

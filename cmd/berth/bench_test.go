@@ -131,7 +131,7 @@ func BenchmarkAPI(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := newCluster(clusterOptions{extraArgs: []string{"--etcd-client-port", strconv.Itoa(etcdPort), "--disable-controllers"}})
+	c, err := newCluster(clusterOptions{extraArgs: []string{"--etcd-client-port", strconv.Itoa(etcdPort), "--controllers", "-*"}})
 	if err != nil {
 		b.Fatal(err)
 	}

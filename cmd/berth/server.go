@@ -10,21 +10,20 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"berth.dev/berth/kubelet/hollow"
 	"berth.dev/berth/orchestrator/apiserver"
-	"berth.dev/berth/orchestrator/controller/namespace"
-	"berth.dev/berth/orchestrator/controller/resourcequota"
-	"berth.dev/berth/orchestrator/controller/serviceaccount"
 	"berth.dev/berth/orchestrator/etcd"
 	"berth.dev/berth/orchestrator/pki"
-	"berth.dev/berth/orchestrator/quota"
 	"berth.dev/berth/release/storage"
 )
 
@@ -37,8 +36,12 @@ type serverOptions struct {
 	etcdPeerPort   int
 	serviceCIDR    net.IPNet
 	nodePorts      utilnet.PortRange
-	// disableControllers leaves the control loops off: the API alone.
-	disableControllers bool
+	// controllers names the control loops to run (see controllers.go).
+	controllers []string
+	// hollow nodes: how many, how large, how fast their pods start.
+	hollowNodes      int
+	hollowCapacity   map[string]string
+	hollowStartDelay time.Duration
 }
 
 func newServerCommand() *cobra.Command {
@@ -65,7 +68,11 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.IPNetVar(&o.serviceCIDR, "service-cidr", *defaultServiceCIDR, "range of Service cluster IPs")
 	o.nodePorts = apiserver.DefaultNodePorts
 	f.Var(&o.nodePorts, "service-node-port-range", "range of Service node ports")
-	f.BoolVar(&o.disableControllers, "disable-controllers", false, "do not run the controllers (namespace deletion, service accounts, quotas)")
+	f.IntVar(&o.hollowNodes, "hollow-nodes", 0, "register this many hollow nodes (hollow-0, ...): nodes whose pods go Running and Ready without containers, for tests and benchmarks")
+	f.StringToStringVar(&o.hollowCapacity, "hollow-node-capacity", nil, "capacity of each hollow node, e.g. cpu=4,memory=16Gi,pods=110 (these are the defaults)")
+	f.DurationVar(&o.hollowStartDelay, "hollow-pod-start-delay", 500*time.Millisecond, "how long a pod on a hollow node takes to be Running")
+	f.StringSliceVar(&o.controllers, "controllers", []string{"*"}, fmt.Sprintf(
+		"control loops to run: '*' runs all, 'name' adds one, '-name' leaves one out; known: %s", strings.Join(controllerNames(), ", ")))
 	return cmd
 }
 
@@ -74,6 +81,14 @@ func runServer(ctx context.Context, o serverOptions) error {
 	debug.SetGCPercent(100)
 	if o.port < 1 || o.port > 65535 {
 		return fmt.Errorf("--port %d is out of range 1-65535", o.port)
+	}
+	enabled, err := enabledControllers(o.controllers)
+	if err != nil {
+		return err
+	}
+	hollowCapacity, err := resourceList(o.hollowCapacity)
+	if err != nil {
+		return fmt.Errorf("--hollow-node-capacity: %w", err)
 	}
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {
@@ -121,12 +136,48 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case <-waitReady(ctx, api):
 	}
 	slog.Info("API server is ready", "kubeconfig", filepath.Join(dataDir, "kubeconfig.yaml"))
-	if !o.disableControllers {
-		if err := startControllers(ctx, api.Loopback); err != nil {
+	if err := startControllers(ctx, api.Loopback, enabled); err != nil {
+		return err
+	}
+	if o.hollowNodes > 0 {
+		if err := startHollowNodes(ctx, api.Loopback, hollow.Config{Count: o.hollowNodes, Capacity: hollowCapacity, StartDelay: o.hollowStartDelay}); err != nil {
 			return err
 		}
 	}
 	return <-served
+}
+
+// startHollowNodes runs hollow nodes against the API until ctx ends.
+func startHollowNodes(ctx context.Context, loopback *rest.Config, cfg hollow.Config) error {
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	cfg.Client = client
+	nodes, err := hollow.New(cfg)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := nodes.Run(ctx); err != nil {
+			slog.Error("hollow nodes stopped", "err", err)
+		}
+	}()
+	slog.Info("hollow nodes registering", "count", cfg.Count)
+	return nil
+}
+
+// resourceList parses name=quantity pairs.
+func resourceList(pairs map[string]string) (corev1.ResourceList, error) {
+	out := corev1.ResourceList{}
+	for name, value := range pairs {
+		q, err := resource.ParseQuantity(value)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %w", name, value, err)
+		}
+		out[corev1.ResourceName(name)] = q
+	}
+	return out, nil
 }
 
 // waitReady closes the returned channel once the API server is ready.
@@ -138,29 +189,6 @@ func waitReady(ctx context.Context, api *apiserver.Server) <-chan struct{} {
 		}
 	}()
 	return ready
-}
-
-// startControllers runs the control loops against the API, through the loopback
-// connection, until ctx ends.
-func startControllers(ctx context.Context, loopback *rest.Config) error {
-	client, err := kubernetes.NewForConfig(loopback)
-	if err != nil {
-		return err
-	}
-	metadataClient, err := metadata.NewForConfig(loopback)
-	if err != nil {
-		return err
-	}
-	informers := informers.NewSharedInformerFactory(client, 0)
-	core := informers.Core().V1()
-	namespaces := namespace.New(client, metadataClient, core.Namespaces())
-	serviceAccounts := serviceaccount.New(client, core.Namespaces(), core.ServiceAccounts())
-	quotas := resourcequota.New(client, informers, quota.NewConfiguration(informers))
-	informers.Start(ctx.Done())
-	go namespaces.Run(ctx, 2)
-	go serviceAccounts.Run(ctx, 1)
-	go quotas.Run(ctx, 2)
-	return nil
 }
 
 func writeAdminKubeconfig(dataDir string, ca *pki.CA, bind net.IP, port int) error {

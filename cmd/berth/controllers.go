@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"berth.dev/berth/orchestrator/controller/namespace"
+	"berth.dev/berth/orchestrator/controller/resourcequota"
+	"berth.dev/berth/orchestrator/controller/serviceaccount"
+	"berth.dev/berth/orchestrator/quota"
+)
+
+// controllerDeps is what the controllers are built from: clients of the API, one
+// informer factory they share, and event recorders.
+type controllerDeps struct {
+	client    kubernetes.Interface
+	metadata  metadata.Interface
+	informers informers.SharedInformerFactory
+	events    record.EventBroadcaster
+}
+
+// recorder records events as component, as upstream's controllers name
+// themselves (deployment-controller, default-scheduler, ...).
+func (d *controllerDeps) recorder(component string) record.EventRecorder {
+	return d.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+}
+
+// runner is a controller, built and ready to run.
+type runner interface {
+	Run(ctx context.Context, workers int)
+}
+
+// controller is one control loop the server can run, by the name
+// --controllers knows it by.
+type controller struct {
+	name    string
+	workers int
+	build   func(d *controllerDeps) (runner, error)
+}
+
+// controllers lists every control loop, in the order they start.
+var controllers = []controller{
+	{name: "namespace", workers: 2, build: func(d *controllerDeps) (runner, error) {
+		return namespace.New(d.client, d.metadata, d.informers.Core().V1().Namespaces()), nil
+	}},
+	{name: "serviceaccount", workers: 1, build: func(d *controllerDeps) (runner, error) {
+		core := d.informers.Core().V1()
+		return serviceaccount.New(d.client, core.Namespaces(), core.ServiceAccounts()), nil
+	}},
+	{name: "resourcequota", workers: 2, build: func(d *controllerDeps) (runner, error) {
+		return resourcequota.New(d.client, d.informers, quota.NewConfiguration(d.informers)), nil
+	}},
+}
+
+// enabledControllers resolves --controllers as kube-controller-manager does:
+// "*" is every controller, "name" adds one, "-name" removes one; "-*" none.
+func enabledControllers(spec []string) ([]controller, error) {
+	known := map[string]bool{}
+	for _, c := range controllers {
+		known[c.name] = true
+	}
+	want := map[string]bool{}
+	for _, s := range spec {
+		switch name, off := strings.CutPrefix(s, "-"); {
+		case s == "*":
+			for n := range known {
+				if _, set := want[n]; !set {
+					want[n] = true
+				}
+			}
+		case s == "-*":
+			for n := range known {
+				want[n] = false
+			}
+		case !known[name]:
+			names := make([]string, 0, len(known))
+			for n := range known {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, fmt.Errorf("--controllers: unknown controller %q; known: %s", name, strings.Join(names, ", "))
+		default:
+			want[name] = !off
+		}
+	}
+	var out []controller
+	for _, c := range controllers {
+		if want[c.name] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// startControllers runs the enabled controllers against the API, through the
+// loopback connection, until ctx ends.
+func startControllers(ctx context.Context, loopback *rest.Config, enabled []controller) error {
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	metadataClient, err := metadata.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	deps := &controllerDeps{client: client, metadata: metadataClient, informers: informers.NewSharedInformerFactory(client, 0), events: events}
+	var runners []runner
+	for _, c := range enabled {
+		r, err := c.build(deps)
+		if err != nil {
+			return fmt.Errorf("starting the %s controller: %w", c.name, err)
+		}
+		runners = append(runners, r)
+	}
+	// Informers start once every controller has registered the ones it needs.
+	deps.informers.Start(ctx.Done())
+	for i, r := range runners {
+		go r.Run(ctx, enabled[i].workers)
+	}
+	go func() {
+		<-ctx.Done()
+		events.Shutdown()
+	}()
+	return nil
+}
+
+func controllerNames() []string {
+	var names []string
+	for _, c := range controllers {
+		names = append(names, c.name)
+	}
+	return names
+}
