@@ -15,7 +15,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"berth.dev/berth/orchestrator/controller/disruption"
+	"berth.dev/berth/orchestrator/controller/endpoints"
 	"berth.dev/berth/orchestrator/controller/namespace"
+	"berth.dev/berth/orchestrator/controller/replicaset"
 	"berth.dev/berth/orchestrator/controller/resourcequota"
 	"berth.dev/berth/orchestrator/controller/serviceaccount"
 	"berth.dev/berth/orchestrator/quota"
@@ -60,6 +63,18 @@ var controllers = []controller{
 	}},
 	{name: "resourcequota", workers: 2, build: func(d *controllerDeps) (runner, error) {
 		return resourcequota.New(d.client, d.informers, quota.NewConfiguration(d.informers)), nil
+	}},
+	{name: "replicaset", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return replicaset.New(d.client, d.informers, d.recorder("replicaset-controller")), nil
+	}},
+	{name: "replicationcontroller", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return replicaset.NewForReplicationControllers(d.client, d.informers, d.recorder("replication-controller")), nil
+	}},
+	{name: "endpoints", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return endpoints.New(d.client, d.informers, d.recorder("endpoint-controller")), nil
+	}},
+	{name: "disruption", workers: 1, build: func(d *controllerDeps) (runner, error) {
+		return disruption.New(d.client, d.informers, d.recorder("controllermanager")), nil
 	}},
 }
 
@@ -106,6 +121,10 @@ func enabledControllers(spec []string) ([]controller, error) {
 // startControllers runs the enabled controllers against the API, through the
 // loopback connection, until ctx ends.
 func startControllers(ctx context.Context, loopback *rest.Config, enabled []controller) error {
+	// The controllers use deprecated APIs on purpose (v1 Endpoints); the
+	// server's deprecation warnings are for users, not for our log.
+	loopback = rest.CopyConfig(loopback)
+	loopback.WarningHandler = rest.NoWarnings{}
 	client, err := kubernetes.NewForConfig(loopback)
 	if err != nil {
 		return err
