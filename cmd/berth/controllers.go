@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"berth.dev/berth/orchestrator/controller/deployment"
 	"berth.dev/berth/orchestrator/controller/disruption"
 	"berth.dev/berth/orchestrator/controller/endpoints"
 	"berth.dev/berth/orchestrator/controller/namespace"
@@ -69,6 +70,9 @@ var controllers = []controller{
 	}},
 	{name: "replicationcontroller", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return replicaset.NewForReplicationControllers(d.client, d.informers, d.recorder("replication-controller")), nil
+	}},
+	{name: "deployment", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return deployment.New(d.client, d.informers, d.recorder("deployment-controller")), nil
 	}},
 	{name: "endpoints", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return endpoints.New(d.client, d.informers, d.recorder("endpoint-controller")), nil
