@@ -185,8 +185,8 @@ func TestSync(t *testing.T) {
 			reason: policyv1.SufficientPodsReason,
 		},
 		{
-			name: "a percentage against a ReplicationController",
-			objs: []runtime.Object{newPDB("b", minAvailable(intstr.FromString("10%"))), rc, newPod("a", ownedBy(rc, "ReplicationController"))},
+			name:   "a percentage against a ReplicationController",
+			objs:   []runtime.Object{newPDB("b", minAvailable(intstr.FromString("10%"))), rc, newPod("a", ownedBy(rc, "ReplicationController"))},
 			want:   policyv1.PodDisruptionBudgetStatus{CurrentHealthy: 1, DesiredHealthy: 1, ExpectedPods: 10, DisruptionsAllowed: 0, ObservedGeneration: 2},
 			reason: policyv1.InsufficientPodsReason,
 		},

@@ -76,7 +76,7 @@ type Controller struct {
 	triggers    *triggerTimes
 	// endpointWrites and sliceWrites remember this controller's own writes.
 	endpointWrites, sliceWrites *writes
-	log         *slog.Logger
+	log                         *slog.Logger
 }
 
 // New returns the controller; it registers its informers with f (services,
@@ -88,19 +88,19 @@ func New(client kubernetes.Interface, f informers.SharedInformerFactory, recorde
 	endpoints := f.Core().V1().Endpoints() //nolint:staticcheck // Endpoints are still served and read.
 	slices := f.Discovery().V1().EndpointSlices()
 	c := &Controller{
-		client:      client,
-		recorder:    recorder,
-		services:    services.Lister(),
-		pods:        pods.Lister(),
-		nodes:       nodes.Lister(),
-		endpoints:   endpoints.Lister(),
-		slices:      slices.Lister(),
-		batch:       DefaultBatchPeriod,
-		maxPerSlice: DefaultMaxEndpointsPerSlice,
-		triggers:    newTriggerTimes(),
+		client:         client,
+		recorder:       recorder,
+		services:       services.Lister(),
+		pods:           pods.Lister(),
+		nodes:          nodes.Lister(),
+		endpoints:      endpoints.Lister(),
+		slices:         slices.Lister(),
+		batch:          DefaultBatchPeriod,
+		maxPerSlice:    DefaultMaxEndpointsPerSlice,
+		triggers:       newTriggerTimes(),
 		endpointWrites: newWrites(),
 		sliceWrites:    newWrites(),
-		log:         slog.Default().With("controller", "endpoints"),
+		log:            slog.Default().With("controller", "endpoints"),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpoints"}),
 	}

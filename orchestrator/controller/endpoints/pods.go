@@ -187,7 +187,7 @@ func (t *triggerTimes) forget(key string) {
 // to ignore their echoes. Only equality of resource versions is used, never
 // their order.
 type writes struct {
-	mu   sync.Mutex
+	mu    sync.Mutex
 	byKey map[string]map[types.UID]write
 }
 
