@@ -11,8 +11,11 @@ rm -rf "$dir" && mkdir -p "$dir"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-step "Starting berth server (embedded etcd, API on 127.0.0.1:$port)"
-"$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 >"$dir/server.log" 2>&1 &
+# Hollow nodes run pods without containers (real nodes come with the kubelet).
+serve() { "$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 --hollow-nodes 3 >>"$dir/server.log" 2>&1 & }
+
+step "Starting berth server (embedded etcd, API on 127.0.0.1:$port, three hollow nodes)"
+serve
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; echo; echo "(server log: .demo/server.log)"' EXIT
 export KUBECONFIG=$dir/kubeconfig.yaml
@@ -27,11 +30,17 @@ run kubectl get service kubernetes
 
 step "Applying testdata/manifests/demo.yaml"
 run kubectl apply -f testdata/manifests/demo.yaml
+run kubectl rollout status deployment/hello -n demo --timeout=60s
 run kubectl get all -n demo -o wide
-run kubectl get deployment hello -n demo -o jsonpath='{.spec.strategy}{"\n"}'
 
-step "Changing it: scale, label, patch"
+step "Rolling it: scale, new image, history, undo"
 run kubectl scale deployment hello -n demo --replicas 3
+run kubectl set image deployment/hello -n demo hello=docker.io/library/busybox:1.37
+run kubectl rollout status deployment/hello -n demo --timeout=60s
+run kubectl rollout history deployment/hello -n demo
+run kubectl rollout undo deployment/hello -n demo
+run kubectl rollout status deployment/hello -n demo --timeout=60s
+run kubectl get replicasets,endpoints -n demo -o wide
 run kubectl label deployment hello -n demo tier=web
 run kubectl patch service hello -n demo -p '{"spec":{"sessionAffinity":"ClientIP"}}'
 run kubectl get deployment hello -n demo -L tier
@@ -58,7 +67,7 @@ run "$berth" template hello testdata/releases/app --set message=hi --show-only t
 
 step "Restarting the server: state lives in etcd under $dir"
 kill -TERM $server; wait $server || true
-"$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 >>"$dir/server.log" 2>&1 &
+serve
 server=$!
 for _ in $(seq 1 300); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 0.2; done
 run kubectl get namespaces

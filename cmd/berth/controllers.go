@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
@@ -18,20 +19,30 @@ import (
 	"berth.dev/berth/orchestrator/controller/deployment"
 	"berth.dev/berth/orchestrator/controller/disruption"
 	"berth.dev/berth/orchestrator/controller/endpoints"
+	"berth.dev/berth/orchestrator/controller/garbagecollector"
 	"berth.dev/berth/orchestrator/controller/namespace"
+	"berth.dev/berth/orchestrator/controller/nodelifecycle"
 	"berth.dev/berth/orchestrator/controller/replicaset"
 	"berth.dev/berth/orchestrator/controller/resourcequota"
 	"berth.dev/berth/orchestrator/controller/serviceaccount"
+	"berth.dev/berth/orchestrator/controller/tainteviction"
 	"berth.dev/berth/orchestrator/quota"
 )
 
+// controllerSettings are the server flags that tune controllers, named as
+// kube-controller-manager names them.
+type controllerSettings struct {
+	nodeMonitorGracePeriod time.Duration
+}
+
 // controllerDeps is what the controllers are built from: clients of the API, one
-// informer factory they share, and event recorders.
+// informer factory they share, event recorders and the settings.
 type controllerDeps struct {
 	client    kubernetes.Interface
 	metadata  metadata.Interface
 	informers informers.SharedInformerFactory
 	events    record.EventBroadcaster
+	controllerSettings
 }
 
 // recorder records events as component, as upstream's controllers name
@@ -76,6 +87,17 @@ var controllers = []controller{
 	}},
 	{name: "endpoints", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return endpoints.New(d.client, d.informers, d.recorder("endpoint-controller")), nil
+	}},
+	{name: "garbagecollector", workers: 20, build: func(d *controllerDeps) (runner, error) {
+		return garbagecollector.New(d.metadata, d.client.Discovery(),
+			garbagecollector.WithRecorder(d.recorder("garbage-collector-controller"))), nil
+	}},
+	{name: "nodelifecycle", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return nodelifecycle.New(d.client, d.informers, d.recorder("node-controller"),
+			nodelifecycle.WithGracePeriod(d.nodeMonitorGracePeriod)), nil
+	}},
+	{name: "tainteviction", workers: 8, build: func(d *controllerDeps) (runner, error) {
+		return tainteviction.New(d.client, d.informers, d.recorder("taint-eviction-controller")), nil
 	}},
 	{name: "disruption", workers: 1, build: func(d *controllerDeps) (runner, error) {
 		return disruption.New(d.client, d.informers, d.recorder("controllermanager")), nil
@@ -124,7 +146,7 @@ func enabledControllers(spec []string) ([]controller, error) {
 
 // startControllers runs the enabled controllers against the API, through the
 // loopback connection, until ctx ends.
-func startControllers(ctx context.Context, loopback *rest.Config, enabled []controller) error {
+func startControllers(ctx context.Context, loopback *rest.Config, enabled []controller, settings controllerSettings) error {
 	// The controllers use deprecated APIs on purpose (v1 Endpoints); the
 	// server's deprecation warnings are for users, not for our log.
 	loopback = rest.CopyConfig(loopback)
@@ -139,7 +161,7 @@ func startControllers(ctx context.Context, loopback *rest.Config, enabled []cont
 	}
 	events := record.NewBroadcaster(record.WithContext(ctx))
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	deps := &controllerDeps{client: client, metadata: metadataClient, informers: informers.NewSharedInformerFactory(client, 0), events: events}
+	deps := &controllerDeps{client: client, metadata: metadataClient, informers: informers.NewSharedInformerFactory(client, 0), events: events, controllerSettings: settings}
 	var runners []runner
 	for _, c := range enabled {
 		r, err := c.build(deps)

@@ -38,6 +38,7 @@ type serverOptions struct {
 	nodePorts      utilnet.PortRange
 	// controllers names the control loops to run (see controllers.go).
 	controllers []string
+	controllerSettings
 	// hollow nodes: how many, how large, how fast their pods start.
 	hollowNodes      int
 	hollowCapacity   map[string]string
@@ -73,6 +74,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.DurationVar(&o.hollowStartDelay, "hollow-pod-start-delay", 500*time.Millisecond, "how long a pod on a hollow node takes to be Running")
 	f.StringSliceVar(&o.controllers, "controllers", []string{"*"}, fmt.Sprintf(
 		"control loops to run: '*' runs all, 'name' adds one, '-name' leaves one out; known: %s", strings.Join(controllerNames(), ", ")))
+	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
 }
 
@@ -136,11 +138,16 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case <-waitReady(ctx, api):
 	}
 	slog.Info("API server is ready", "kubeconfig", filepath.Join(dataDir, "kubeconfig.yaml"))
-	if err := startControllers(ctx, api.Loopback, enabled); err != nil {
+	if err := startControllers(ctx, api.Loopback, enabled, o.controllerSettings); err != nil {
 		return err
 	}
 	if o.hollowNodes > 0 {
-		if err := startHollowNodes(ctx, api.Loopback, hollow.Config{Count: o.hollowNodes, Capacity: hollowCapacity, StartDelay: o.hollowStartDelay}); err != nil {
+		if err := startHollowNodes(ctx, api.Loopback, hollow.Config{
+			Count: o.hollowNodes, Capacity: hollowCapacity, StartDelay: o.hollowStartDelay,
+			// Four renewals per grace period, as kubelets do with the defaults
+			// (every 10 s of 40 s), so that only a stopped node goes Unknown.
+			RenewInterval: o.nodeMonitorGracePeriod / 4,
+		}); err != nil {
 			return err
 		}
 	}
