@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"berth.dev/berth/orchestrator/controller/daemonset"
 	"berth.dev/berth/orchestrator/controller/deployment"
 	"berth.dev/berth/orchestrator/controller/disruption"
 	"berth.dev/berth/orchestrator/controller/endpoints"
@@ -25,6 +26,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/replicaset"
 	"berth.dev/berth/orchestrator/controller/resourcequota"
 	"berth.dev/berth/orchestrator/controller/serviceaccount"
+	"berth.dev/berth/orchestrator/controller/statefulset"
 	"berth.dev/berth/orchestrator/controller/tainteviction"
 	"berth.dev/berth/orchestrator/quota"
 )
@@ -84,6 +86,12 @@ var controllers = []controller{
 	}},
 	{name: "deployment", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return deployment.New(d.client, d.informers, d.recorder("deployment-controller")), nil
+	}},
+	{name: "daemonset", workers: 2, build: func(d *controllerDeps) (runner, error) {
+		return daemonset.New(d.client, d.informers, d.recorder("daemonset-controller")), nil
+	}},
+	{name: "statefulset", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return statefulset.New(d.client, d.informers, d.recorder("statefulset-controller")), nil
 	}},
 	{name: "endpoints", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return endpoints.New(d.client, d.informers, d.recorder("endpoint-controller")), nil

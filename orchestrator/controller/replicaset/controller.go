@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"berth.dev/berth/orchestrator/controller/loop"
+	"berth.dev/berth/orchestrator/controller/podcontrol"
 )
 
 // Controller keeps the pods of ReplicaSets (or of ReplicationControllers).
@@ -41,7 +42,8 @@ type Controller struct {
 	pods     corelisters.PodLister
 	recorder record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[string]
-	expect   *expectations
+	control  *podcontrol.Control
+	expect   *podcontrol.Expectations
 	synced   []cache.InformerSynced
 	now      func() time.Time
 	log      *slog.Logger
@@ -68,10 +70,11 @@ func newController(client kubernetes.Interface, f informers.SharedInformerFactor
 		recorder: recorder,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: k.name}),
-		expect: newExpectations(time.Now),
-		synced: []cache.InformerSynced{k.informer.HasSynced, pods.Informer().HasSynced},
-		now:    time.Now,
-		log:    slog.Default().With("controller", k.name),
+		control: podcontrol.NewControl(client, recorder),
+		expect:  podcontrol.NewExpectations(time.Now),
+		synced:  []cache.InformerSynced{k.informer.HasSynced, pods.Informer().HasSynced},
+		now:     time.Now,
+		log:     slog.Default().With("controller", k.name),
 	}
 	if _, err := k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
@@ -80,7 +83,7 @@ func newController(client kubernetes.Interface, f informers.SharedInformerFactor
 		},
 		DeleteFunc: func(obj any) {
 			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-				c.expect.forget(key)
+				c.expect.Forget(key)
 				c.queue.Add(key)
 			}
 		},
@@ -151,7 +154,7 @@ func (c *Controller) addPod(obj any) {
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if rs := c.owner(pod.Namespace, ref); rs != nil {
 			key, _ := cache.MetaNamespaceKeyFunc(rs)
-			c.expect.created(key)
+			c.expect.CreationObserved(key)
 			c.queue.Add(key)
 		}
 		return
@@ -191,7 +194,7 @@ func (c *Controller) updatePod(old, cur any) {
 		}
 		c.enqueue(rs)
 		// The pod turns available minReadySeconds after it turned ready.
-		if !isReady(oldPod) && isReady(curPod) && rs.Spec.MinReadySeconds > 0 {
+		if !podcontrol.IsPodReady(oldPod) && podcontrol.IsPodReady(curPod) && rs.Spec.MinReadySeconds > 0 {
 			key, _ := cache.MetaNamespaceKeyFunc(rs)
 			c.queue.AddAfter(key, time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
 		}
@@ -218,6 +221,6 @@ func (c *Controller) deletePod(obj any) {
 	}
 	key, _ := cache.MetaNamespaceKeyFunc(rs)
 	podKey, _ := cache.MetaNamespaceKeyFunc(pod)
-	c.expect.deleted(key, podKey)
+	c.expect.DeletionObserved(key, podKey)
 	c.queue.Add(key)
 }

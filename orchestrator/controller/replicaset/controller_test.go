@@ -23,6 +23,8 @@ import (
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
+
+	"berth.dev/berth/orchestrator/controller/podcontrol"
 )
 
 var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -72,9 +74,6 @@ func ready(since time.Time) podOption {
 
 func phase(ph corev1.PodPhase) podOption { return func(p *corev1.Pod) { p.Status.Phase = ph } }
 func node(n string) podOption            { return func(p *corev1.Pod) { p.Spec.NodeName = n } }
-func created(t time.Time) podOption {
-	return func(p *corev1.Pod) { p.CreationTimestamp = metav1.NewTime(t) }
-}
 func labeled(kv ...string) podOption {
 	return func(p *corev1.Pod) {
 		p.Labels = map[string]string{}
@@ -120,7 +119,7 @@ func newFixture(t *testing.T, rc bool, objs ...runtime.Object) *fixture {
 		c = New(client, factory, recorder)
 	}
 	c.now = func() time.Time { return now }
-	c.expect.now = c.now
+	c.expect = podcontrol.NewExpectations(c.now)
 	t.Cleanup(c.queue.ShutDown)
 	f := &fixture{t: t, client: client, factory: factory, recorder: recorder, c: c}
 	for _, obj := range objs {
@@ -388,43 +387,10 @@ func TestScaleDown(t *testing.T) {
 			f.c.deletePod(cur)
 			f.cache(cur)
 		}
-		if !f.c.expect.satisfied("shop/web-abc") {
+		if !f.c.expect.Satisfied("shop/web-abc") {
 			t.Error("expectations not satisfied after the pods went")
 		}
 	})
-}
-
-func TestPodsToDelete(t *testing.T) {
-	rs := newRS("web-abc", 1)
-	tests := []struct {
-		name  string
-		first *corev1.Pod // deleted before second
-		then  *corev1.Pod
-	}{
-		{"unassigned before assigned", newPod("a", rs, node("")), newPod("b", rs)},
-		{"pending before unknown", newPod("a", rs, phase(corev1.PodPending)), newPod("b", rs, phase(corev1.PodUnknown))},
-		{"unknown before running", newPod("a", rs, phase(corev1.PodUnknown)), newPod("b", rs)},
-		{"not ready before ready", newPod("a", rs), newPod("b", rs, ready(now.Add(-time.Hour)))},
-		{"lower deletion cost first", newPod("a", rs, ready(now.Add(-24*time.Hour)), func(p *corev1.Pod) {
-			p.Annotations = map[string]string{deletionCostAnnotation: "-5"}
-		}), newPod("b", rs, ready(now.Add(-time.Minute)))},
-		{"on a crowded node first", newPod("a", rs, node("crowded")), newPod("b", rs, node("alone"))},
-		{"ready for less time first", newPod("a", rs, ready(now.Add(-time.Minute))), newPod("b", rs, ready(now.Add(-24*time.Hour)))},
-		{"more restarts first", newPod("a", rs, func(p *corev1.Pod) {
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", RestartCount: 4}}
-		}), newPod("b", rs)},
-		{"newer first", newPod("a", rs, created(now.Add(-time.Minute))), newPod("b", rs, created(now.Add(-24*time.Hour)))},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			related := []*corev1.Pod{tt.first, tt.then, newPod("c", rs, node("crowded"))}
-			for _, order := range [][]*corev1.Pod{{tt.first, tt.then}, {tt.then, tt.first}} {
-				if got := podsToDelete(order, related, 1, now); got[0] != tt.first {
-					t.Errorf("picked %s, want %s", got[0].Name, tt.first.Name)
-				}
-			}
-		})
-	}
 }
 
 func TestClaim(t *testing.T) {

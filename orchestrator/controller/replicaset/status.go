@@ -9,45 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"berth.dev/berth/orchestrator/controller/podcontrol"
 )
-
-// isActive reports whether a pod counts towards replicas: not finished and not
-// being deleted.
-func isActive(p *corev1.Pod) bool {
-	return p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && p.DeletionTimestamp == nil
-}
-
-func readyCondition(p *corev1.Pod) *corev1.PodCondition {
-	for i := range p.Status.Conditions {
-		if p.Status.Conditions[i].Type == corev1.PodReady {
-			return &p.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func isReady(p *corev1.Pod) bool {
-	c := readyCondition(p)
-	return c != nil && c.Status == corev1.ConditionTrue
-}
-
-// readySince is when a ready pod became ready.
-func readySince(p *corev1.Pod) time.Time {
-	if c := readyCondition(p); c != nil && c.Status == corev1.ConditionTrue {
-		return c.LastTransitionTime.Time
-	}
-	return time.Time{}
-}
-
-// isAvailable reports whether a pod has been ready for minReadySeconds.
-func isAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	c := readyCondition(p)
-	if c == nil || c.Status != corev1.ConditionTrue {
-		return false
-	}
-	return minReadySeconds == 0 ||
-		!c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Before(now)
-}
 
 // calculateStatus counts the replicas of rs among its pods and reports an
 // error creating or deleting them as the ReplicaFailure condition.
@@ -60,9 +24,9 @@ func calculateStatus(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error,
 		if template.Matches(labels.Set(p.Labels)) {
 			status.FullyLabeledReplicas++
 		}
-		if isReady(p) {
+		if podcontrol.IsPodReady(p) {
 			status.ReadyReplicas++
-			if isAvailable(p, rs.Spec.MinReadySeconds, now) {
+			if podcontrol.IsPodAvailable(p, rs.Spec.MinReadySeconds, now) {
 				status.AvailableReplicas++
 			}
 		}

@@ -2,9 +2,6 @@ package replicaset
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -16,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"berth.dev/berth/orchestrator/controller/podcontrol"
 )
 
 // burstReplicas caps the pods created or deleted in one sync.
@@ -30,7 +29,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	rs, err := c.kind.get(namespace, name)
 	if apierrors.IsNotFound(err) {
-		c.expect.forget(key)
+		c.expect.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -44,13 +43,16 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	// Read the expectations before the cache: a pod added between the two
 	// reads is then counted rather than created twice.
-	needsSync := c.expect.satisfied(key)
+	needsSync := c.expect.Satisfied(key)
 
 	all, err := c.pods.Pods(namespace).List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	pods, err := c.claimPods(ctx, rs, selector, slices.DeleteFunc(slices.Clone(all), func(p *corev1.Pod) bool { return !isActive(p) }))
+	claimer := podcontrol.NewClaimer(c.client, rs, c.kind.gvk, selector, func(ctx context.Context) (metav1.Object, error) {
+		return c.kind.fresh(ctx, rs.Namespace, rs.Name)
+	})
+	pods, err := claimer.ClaimPods(ctx, slices.DeleteFunc(slices.Clone(all), func(p *corev1.Pod) bool { return !podcontrol.IsPodActive(p) }))
 	if err != nil {
 		return err
 	}
@@ -80,26 +82,26 @@ func (c *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, pods, al
 	switch {
 	case diff < 0:
 		n := min(-diff, burstReplicas)
-		c.expect.expectCreations(key, n)
+		c.expect.Expect(key, n)
 		created, err := slowStart(n, 1, func() error { return c.createPod(ctx, rs) })
 		// The pods never created will never be seen.
 		for range n - created {
-			c.expect.created(key)
+			c.expect.CreationObserved(key)
 		}
 		return err
 	case diff > 0:
-		victims := podsToDelete(pods, c.relatedPods(rs, all), min(diff, burstReplicas), c.now())
+		victims := podcontrol.PodsToDelete(pods, c.relatedPods(rs, all), min(diff, burstReplicas), c.now())
 		keys := make([]string, len(victims))
 		for i, p := range victims {
 			keys[i], _ = cache.MetaNamespaceKeyFunc(p)
 		}
-		c.expect.expectDeletions(key, keys)
+		c.expect.Expect(key, 0, keys...)
 		errs := make([]error, len(victims))
 		var wg sync.WaitGroup
 		for i, p := range victims {
 			wg.Go(func() {
-				if err := c.removePod(ctx, rs, p); err != nil {
-					c.expect.deleted(key, keys[i])
+				if err := c.control.Delete(ctx, c.kind.reference(rs), p); err != nil {
+					c.expect.DeletionObserved(key, keys[i])
 					if !apierrors.IsNotFound(err) {
 						errs[i] = err
 					}
@@ -144,55 +146,16 @@ func slowStart(count, initial int, fn func() error) (int, error) {
 	return done, nil
 }
 
-// createPod creates one pod from rs's template and records an event either way.
+// createPod creates one pod from rs's template, named after rs and
+// controlled by it.
 func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
-	pod, err := c.newPod(rs)
-	if err != nil {
-		return err
-	}
-	created, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	pod := podcontrol.PodFromTemplate(&rs.Spec.Template, rs.Namespace, metav1.NewControllerRef(rs, c.kind.gvk))
+	_, err := c.control.Create(ctx, c.kind.reference(rs), pod)
 	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 		// Every create fails until the namespace is gone; nothing to report.
 		return nil
 	}
-	if err != nil {
-		c.recorder.Eventf(c.kind.reference(rs), corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-		return err
-	}
-	c.recorder.Eventf(c.kind.reference(rs), corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %v", created.Name)
-	return nil
-}
-
-// newPod is a pod of rs: its template, named after it, controlled by it.
-func (c *Controller) newPod(rs *appsv1.ReplicaSet) (*corev1.Pod, error) {
-	t := rs.Spec.Template
-	if len(t.Labels) == 0 {
-		return nil, errors.New("unable to create pods, no labels")
-	}
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    rs.Name + "-",
-			Namespace:       rs.Namespace,
-			Labels:          maps.Clone(t.Labels),
-			Annotations:     maps.Clone(t.Annotations),
-			Finalizers:      slices.Clone(t.Finalizers),
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, c.kind.gvk)},
-		},
-		Spec: *t.Spec.DeepCopy(),
-	}, nil
-}
-
-func (c *Controller) removePod(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) error {
-	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return err
-	case err != nil:
-		c.recorder.Eventf(c.kind.reference(rs), corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
-		return fmt.Errorf("unable to delete pods: %w", err)
-	}
-	c.recorder.Eventf(c.kind.reference(rs), corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %v", pod.Name)
-	return nil
+	return err
 }
 
 // relatedPods are the pods of every ReplicaSet controlled by rs's controller

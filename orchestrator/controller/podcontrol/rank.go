@@ -1,4 +1,4 @@
-package replicaset
+package podcontrol
 
 import (
 	"cmp"
@@ -10,11 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// deletionCostAnnotation lets users say which pods to scale down first: lower
+// DeletionCostAnnotation lets users say which pods to scale down first: lower
 // cost goes first.
-const deletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
+const DeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
 
-// podsToDelete picks the n pods of pods to delete when scaling down, the ones
+// PodsToDelete picks the n pods of pods to delete when scaling down, the ones
 // whose loss hurts least first, in upstream's order:
 //
 //  1. not yet scheduled before scheduled;
@@ -26,15 +26,16 @@ const deletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
 //  7. more container restarts before fewer;
 //  8. newer before older (on a logarithmic scale), then by UID.
 //
-// related are the pods of every ReplicaSet sharing this one's owner, so that a
-// Deployment mid-rollout spreads evenly across nodes.
-func podsToDelete(pods, related []*corev1.Pod, n int, now time.Time) []*corev1.Pod {
+// related are the pods counted for crowding: for a ReplicaSet, those of every
+// ReplicaSet sharing its owner, so that a Deployment mid-rollout spreads evenly
+// across nodes; for other controllers, their own pods.
+func PodsToDelete(pods, related []*corev1.Pod, n int, now time.Time) []*corev1.Pod {
 	if n >= len(pods) {
 		return pods
 	}
 	onNode := map[string]int{}
 	for _, p := range related {
-		if isActive(p) {
+		if IsPodActive(p) {
 			onNode[p.Spec.NodeName]++
 		}
 	}
@@ -66,7 +67,7 @@ func compareForDeletion(a, b *corev1.Pod, rankA, rankB int, now time.Time) int {
 	if c := phaseOrder[a.Status.Phase] - phaseOrder[b.Status.Phase]; c != 0 {
 		return c
 	}
-	readyA, readyB := isReady(a), isReady(b)
+	readyA, readyB := IsPodReady(a), IsPodReady(b)
 	if readyA != readyB {
 		return boolFirst(!readyA)
 	}
@@ -123,7 +124,7 @@ func magnitude(age time.Duration) int {
 }
 
 func deletionCost(p *corev1.Pod) int {
-	v, err := strconv.ParseInt(p.Annotations[deletionCostAnnotation], 10, 32)
+	v, err := strconv.ParseInt(p.Annotations[DeletionCostAnnotation], 10, 32)
 	if err != nil {
 		return 0
 	}
