@@ -16,11 +16,13 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"berth.dev/berth/orchestrator/controller/cronjob"
 	"berth.dev/berth/orchestrator/controller/daemonset"
 	"berth.dev/berth/orchestrator/controller/deployment"
 	"berth.dev/berth/orchestrator/controller/disruption"
 	"berth.dev/berth/orchestrator/controller/endpoints"
 	"berth.dev/berth/orchestrator/controller/garbagecollector"
+	"berth.dev/berth/orchestrator/controller/job"
 	"berth.dev/berth/orchestrator/controller/namespace"
 	"berth.dev/berth/orchestrator/controller/nodelifecycle"
 	"berth.dev/berth/orchestrator/controller/replicaset"
@@ -92,6 +94,12 @@ var controllers = []controller{
 	}},
 	{name: "statefulset", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return statefulset.New(d.client, d.informers, d.recorder("statefulset-controller")), nil
+	}},
+	{name: "job", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return job.New(d.client, d.informers, d.recorder("job-controller")), nil
+	}},
+	{name: "cronjob", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return cronjob.New(d.client, d.informers, d.recorder("cronjob-controller")), nil
 	}},
 	{name: "endpoints", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return endpoints.New(d.client, d.informers, d.recorder("endpoint-controller")), nil
