@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the OpenAPI definitions of every served type from the k8s.io/api,
-# apimachinery and apiextensions packages in go.mod (run by `make generate`).
+# apimachinery, apiextensions and metrics (metrics.k8s.io) packages in go.mod (run by `make generate`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 api=$(go list -m -f '{{.Dir}}' k8s.io/api)
@@ -11,6 +11,7 @@ pkgs=(
   k8s.io/apimachinery/pkg/api/resource
   k8s.io/apimachinery/pkg/version
   k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1
+  k8s.io/metrics/pkg/apis/metrics/v1beta1
 )
 # Every k8s.io/api package that asks for OpenAPI: served types refer to others.
 for doc in $(grep -l '+k8s:openapi-gen=true' "$api"/*/*/doc.go); do

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"berth.dev/berth/orchestrator/controller/cronjob"
 	"berth.dev/berth/orchestrator/controller/daemonset"
@@ -25,6 +26,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/job"
 	"berth.dev/berth/orchestrator/controller/namespace"
 	"berth.dev/berth/orchestrator/controller/nodelifecycle"
+	"berth.dev/berth/orchestrator/controller/podautoscaler"
 	"berth.dev/berth/orchestrator/controller/replicaset"
 	"berth.dev/berth/orchestrator/controller/resourcequota"
 	"berth.dev/berth/orchestrator/controller/serviceaccount"
@@ -37,11 +39,13 @@ import (
 // kube-controller-manager names them.
 type controllerSettings struct {
 	nodeMonitorGracePeriod time.Duration
+	hpaSyncPeriod          time.Duration
 }
 
 // controllerDeps is what the controllers are built from: clients of the API, one
 // informer factory they share, event recorders and the settings.
 type controllerDeps struct {
+	loopback  *rest.Config
 	client    kubernetes.Interface
 	metadata  metadata.Interface
 	informers informers.SharedInformerFactory
@@ -115,6 +119,18 @@ var controllers = []controller{
 	{name: "tainteviction", workers: 8, build: func(d *controllerDeps) (runner, error) {
 		return tainteviction.New(d.client, d.informers, d.recorder("taint-eviction-controller")), nil
 	}},
+	{name: "horizontalpodautoscaling", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		scales, mapper, err := podautoscaler.NewScaleClient(d.loopback)
+		if err != nil {
+			return nil, err
+		}
+		usage, err := metricsclient.NewForConfig(d.loopback)
+		if err != nil {
+			return nil, err
+		}
+		return podautoscaler.New(d.client, d.informers, d.recorder("horizontal-pod-autoscaler"),
+			podautoscaler.APIMetrics{Client: usage}, scales, mapper, podautoscaler.WithSyncPeriod(d.hpaSyncPeriod)), nil
+	}},
 	{name: "disruption", workers: 1, build: func(d *controllerDeps) (runner, error) {
 		return disruption.New(d.client, d.informers, d.recorder("controllermanager")), nil
 	}},
@@ -177,7 +193,7 @@ func startControllers(ctx context.Context, loopback *rest.Config, enabled []cont
 	}
 	events := record.NewBroadcaster(record.WithContext(ctx))
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	deps := &controllerDeps{client: client, metadata: metadataClient, informers: informers.NewSharedInformerFactory(client, 0), events: events, controllerSettings: settings}
+	deps := &controllerDeps{loopback: loopback, client: client, metadata: metadataClient, informers: informers.NewSharedInformerFactory(client, 0), events: events, controllerSettings: settings}
 	var runners []runner
 	for _, c := range enabled {
 		r, err := c.build(deps)

@@ -23,6 +23,7 @@ import (
 	"berth.dev/berth/kubelet/hollow"
 	"berth.dev/berth/orchestrator/apiserver"
 	"berth.dev/berth/orchestrator/etcd"
+	"berth.dev/berth/orchestrator/metrics"
 	"berth.dev/berth/orchestrator/pki"
 	"berth.dev/berth/release/storage"
 )
@@ -74,6 +75,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.DurationVar(&o.hollowStartDelay, "hollow-pod-start-delay", 500*time.Millisecond, "how long a pod on a hollow node takes to be Running")
 	f.StringSliceVar(&o.controllers, "controllers", []string{"*"}, fmt.Sprintf(
 		"control loops to run: '*' runs all, 'name' adds one, '-name' leaves one out; known: %s", strings.Join(controllerNames(), ", ")))
+	f.DurationVar(&o.hpaSyncPeriod, "horizontal-pod-autoscaler-sync-period", 15*time.Second, "how often each HorizontalPodAutoscaler is re-evaluated")
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
 }
@@ -111,6 +113,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 	defer store.Close()
 	slog.Info("etcd is ready", "endpoints", store.Endpoints)
 
+	// Kubelets in this process report resource usage here; the API serves it
+	// as metrics.k8s.io for kubectl top and the autoscalers.
+	usage, err := metrics.NewStore()
+	if err != nil {
+		return err
+	}
 	api, err := apiserver.New(ctx, apiserver.Config{
 		BindAddress:   o.bindAddress,
 		Port:          o.port,
@@ -120,7 +128,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 		NodePorts:     o.nodePorts,
 		// Release records are served from the start, so that clients can list
 		// releases before the first install.
-		CRDs: storage.CRDs(),
+		CRDs:    storage.CRDs(),
+		Metrics: usage,
 	})
 	if err != nil {
 		return err
@@ -147,6 +156,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 			// Four renewals per grace period, as kubelets do with the defaults
 			// (every 10 s of 40 s), so that only a stopped node goes Unknown.
 			RenewInterval: o.nodeMonitorGracePeriod / 4,
+			Usage:         usage,
 		}); err != nil {
 			return err
 		}

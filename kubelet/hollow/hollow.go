@@ -5,8 +5,10 @@
 //
 // Pods and nodes can be told how to behave through annotations (see the
 // Annotation constants): a pod that never becomes ready, a container that exits
-// with a code after some seconds, a node that stops heart-beating. Hollow nodes
-// must not start processes or touch the host.
+// with a code after some seconds, a node that stops heart-beating, the cpu and
+// memory a pod uses, which the nodes report to a UsageSink for `kubectl top` and
+// the autoscalers. Hollow nodes must not start processes or touch the host, nor
+// import the API server: usage goes to whatever sink they are given.
 package hollow
 
 import (
@@ -40,6 +42,11 @@ const (
 	// AnnotationHeartbeat "stop" on a Node stops its Lease renewals and status
 	// updates, as a dead kubelet's would; removing it brings the node back.
 	AnnotationHeartbeat = "hollow.berth.dev/heartbeat"
+	// AnnotationCPUUsage on a pod is the cpu its containers use together, as
+	// reported to Config.Usage ("150m"); AnnotationMemoryUsage the memory
+	// ("64Mi"). They may change at any time: the next report follows.
+	AnnotationCPUUsage    = "hollow.berth.dev/cpu-usage"
+	AnnotationMemoryUsage = "hollow.berth.dev/memory-usage"
 )
 
 // Config describes the hollow nodes to run.
@@ -56,6 +63,11 @@ type Config struct {
 	// RenewInterval is how often each node renews its Lease; the Lease lasts
 	// four intervals. 0 picks one that keeps renewals under 100 per second.
 	RenewInterval time.Duration
+	// Usage, when set, receives every node's resource usage and that of its
+	// running pods each UsageInterval (0: DefaultUsageInterval), for the
+	// resource metrics API.
+	Usage         UsageSink
+	UsageInterval time.Duration
 	Log           *slog.Logger
 }
 
@@ -103,6 +115,9 @@ func New(cfg Config) (*Nodes, error) {
 	if cfg.RenewInterval == 0 {
 		cfg.RenewInterval = max(10*time.Second, time.Duration(cfg.Count)*time.Second/100)
 	}
+	if cfg.UsageInterval == 0 {
+		cfg.UsageInterval = DefaultUsageInterval
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -138,6 +153,9 @@ func (n *Nodes) Run(ctx context.Context) error {
 		AddFunc:    func(obj any) { n.nodeChanged(ctx, obj) },
 		UpdateFunc: func(_, obj any) { n.nodeChanged(ctx, obj) },
 	})
+	if n.cfg.Usage != nil {
+		go n.reportUsage(ctx, factory.Core().V1().Pods().Lister())
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	n.heartbeat(ctx)

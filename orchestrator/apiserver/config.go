@@ -125,12 +125,14 @@ func applyStorage(c *genericapiserver.RecommendedConfig, scheme *runtime.Scheme,
 	return opts, nil
 }
 
-func applyOpenAPI(c *genericapiserver.RecommendedConfig) error {
+// applyOpenAPI serves the OpenAPI documents; metricsScheme names the
+// metrics.k8s.io definitions, which live apart from the scheme of package apis.
+func applyOpenAPI(c *genericapiserver.RecommendedConfig, metricsScheme *runtime.Scheme) error {
 	external, err := apis.NewExternalScheme()
 	if err != nil {
 		return err
 	}
-	namer := openapinamer.NewDefinitionNamer(external, apiextensionsapiserver.Scheme)
+	namer := openapinamer.NewDefinitionNamer(external, apiextensionsapiserver.Scheme, metricsScheme)
 	c.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
 	c.OpenAPIConfig.Info.Title = "Kubernetes"
 	c.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)

@@ -1,9 +1,11 @@
 // Package apiserver assembles berth's Kubernetes-compatible API server: the generic
 // server of k8s.io/apiserver serving the built-in resources of package registry and,
 // in the same server, CustomResourceDefinitions and the custom resources they define
-// (k8s.io/apiextensions-apiserver), over etcd, behind TLS, authentication, admission
-// and OpenAPI. It owns the server's lifecycle and the objects every cluster starts
-// with. It must not run controllers: they are clients of the API like any other.
+// (k8s.io/apiextensions-apiserver), over etcd, and the resource metrics API
+// (metrics.k8s.io) from the usage it is given, behind TLS, authentication,
+// admission and OpenAPI. It owns the server's lifecycle and the objects every
+// cluster starts with. It must not run controllers: they are clients of the API
+// like any other.
 package apiserver
 
 import (
@@ -52,6 +54,10 @@ type Config struct {
 	// components composed with it (berth's release records), served like any
 	// custom resource.
 	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// Metrics, when set, is served as the resource metrics API (metrics.k8s.io),
+	// which `kubectl top` and the autoscalers read; nil leaves it out, and
+	// `kubectl top` then says the metrics API is not available.
+	Metrics ResourceMetrics
 }
 
 // DefaultNodePorts is upstream's range of Service node ports, 30000-32767.
@@ -83,7 +89,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := applyOpenAPI(generic); err != nil {
+	metricsScheme, err := newMetricsScheme()
+	if err != nil {
+		return nil, err
+	}
+	if err := applyOpenAPI(generic, metricsScheme); err != nil {
 		return nil, err
 	}
 	generic.EffectiveVersion = newVersion()
@@ -132,6 +142,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if err := installGroups(server, scheme, codecs, storage); err != nil {
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		if err := installMetrics(server, metricsScheme, generic.SharedInformerFactory, cfg.Metrics); err != nil {
+			return nil, err
+		}
 	}
 	crdClient, err := apiextensionsclient.NewForConfig(generic.LoopbackClientConfig)
 	if err != nil {

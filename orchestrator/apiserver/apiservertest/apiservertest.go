@@ -18,6 +18,7 @@ import (
 
 	"berth.dev/berth/orchestrator/apiserver"
 	"berth.dev/berth/orchestrator/etcd"
+	"berth.dev/berth/orchestrator/metrics"
 	"berth.dev/berth/orchestrator/pki"
 )
 
@@ -26,6 +27,9 @@ type Server struct {
 	// Config reaches the server with full rights.
 	Config *rest.Config
 	Client kubernetes.Interface
+	// Metrics is what the resource metrics API (metrics.k8s.io) serves: tests
+	// report usage into it.
+	Metrics *metrics.Store
 }
 
 // Start runs an API server until the test ends.
@@ -92,6 +96,10 @@ func start(dir string) (*Server, func() error, error) {
 		return fail(err)
 	}
 	_, serviceCIDR, _ := net.ParseCIDR("10.96.0.0/16")
+	usage, err := metrics.NewStore()
+	if err != nil {
+		return fail(err)
+	}
 	api, err := apiserver.New(ctx, apiserver.Config{
 		BindAddress:   net.IPv4(127, 0, 0, 1),
 		Port:          port,
@@ -99,6 +107,7 @@ func start(dir string) (*Server, func() error, error) {
 		EtcdEndpoints: store.Endpoints,
 		ServiceCIDR:   serviceCIDR,
 		NodePorts:     apiserver.DefaultNodePorts,
+		Metrics:       usage,
 	})
 	if err != nil {
 		return fail(err)
@@ -128,7 +137,7 @@ func start(dir string) (*Server, func() error, error) {
 		stop()
 		return nil, nil, err
 	}
-	return &Server{Config: config, Client: client}, stop, nil
+	return &Server{Config: config, Client: client, Metrics: usage}, stop, nil
 }
 
 func freePort() (int, error) {
