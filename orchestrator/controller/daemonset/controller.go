@@ -147,30 +147,14 @@ func (c *Controller) updateNode(old, cur any) {
 // owner returns the DaemonSet ref names in namespace, if it exists and is the
 // very one (same UID).
 func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	ds, err := c.daemons.DaemonSets(namespace).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
+	ds, _ := podcontrol.ControllerOf(ref, controllerKind, c.daemons.DaemonSets(namespace).Get)
 	return ds
 }
 
 // matching returns the DaemonSets whose selector matches an orphan pod.
 func (c *Controller) matching(pod *corev1.Pod) []*appsv1.DaemonSet {
-	all, err := c.daemons.DaemonSets(pod.Namespace).List(labels.Everything())
-	if err != nil || len(pod.Labels) == 0 {
-		return nil
-	}
-	var out []*appsv1.DaemonSet
-	for _, ds := range all {
-		selector, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
-		if err == nil && !selector.Empty() && selector.Matches(labels.Set(pod.Labels)) {
-			out = append(out, ds)
-		}
-	}
-	return out
+	all, _ := c.daemons.DaemonSets(pod.Namespace).List(labels.Everything())
+	return podcontrol.Selecting(all, pod.Labels, func(ds *appsv1.DaemonSet) *metav1.LabelSelector { return ds.Spec.Selector })
 }
 
 func (c *Controller) addPod(obj any) {

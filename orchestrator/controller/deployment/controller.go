@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"berth.dev/berth/orchestrator/controller/loop"
+	"berth.dev/berth/orchestrator/controller/podcontrol"
 )
 
 var (
@@ -117,34 +118,14 @@ func (c *Controller) enqueueAfter(d *appsv1.Deployment, delay time.Duration) {
 
 // owner returns the Deployment ref names in namespace, if it is the very one.
 func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.Deployment {
-	if ref == nil || ref.Kind != deploymentKind.Kind {
-		return nil
-	}
-	d, err := c.deployments.Deployments(namespace).Get(ref.Name)
-	if err != nil || d.UID != ref.UID {
-		return nil
-	}
+	d, _ := podcontrol.ControllerOf(ref, deploymentKind, c.deployments.Deployments(namespace).Get)
 	return d
 }
 
 // matching returns the Deployments whose selector matches an orphan ReplicaSet.
 func (c *Controller) matching(rs *appsv1.ReplicaSet) []*appsv1.Deployment {
-	if len(rs.Labels) == 0 {
-		return nil
-	}
-	all, err := c.deployments.Deployments(rs.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
-	var out []*appsv1.Deployment
-	for _, d := range all {
-		selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-		if err != nil || selector.Empty() || !selector.Matches(labels.Set(rs.Labels)) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
+	all, _ := c.deployments.Deployments(rs.Namespace).List(labels.Everything())
+	return podcontrol.Selecting(all, rs.Labels, func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector })
 }
 
 func (c *Controller) addReplicaSet(obj any) {

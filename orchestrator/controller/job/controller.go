@@ -174,33 +174,14 @@ func (c *Controller) enqueueOrphan(pod *corev1.Pod) {
 // owner returns the Job that ref names in namespace, if it exists and is the
 // very one (same UID).
 func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *batchv1.Job {
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	job, err := c.jobs.Jobs(namespace).Get(ref.Name)
-	if err != nil || job.UID != ref.UID {
-		return nil
-	}
+	job, _ := podcontrol.ControllerOf(ref, controllerKind, c.jobs.Jobs(namespace).Get)
 	return job
 }
 
 // matching returns the Jobs whose selector matches an orphan pod.
 func (c *Controller) matching(pod *corev1.Pod) []*batchv1.Job {
-	if len(pod.Labels) == 0 {
-		return nil
-	}
-	jobs, err := c.jobs.Jobs(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
-	var out []*batchv1.Job
-	for _, j := range jobs {
-		s, err := metav1.LabelSelectorAsSelector(j.Spec.Selector)
-		if err == nil && !s.Empty() && s.Matches(labels.Set(pod.Labels)) {
-			out = append(out, j)
-		}
-	}
-	return out
+	all, _ := c.jobs.Jobs(pod.Namespace).List(labels.Everything())
+	return podcontrol.Selecting(all, pod.Labels, func(j *batchv1.Job) *metav1.LabelSelector { return j.Spec.Selector })
 }
 
 func (c *Controller) addPod(obj any) {

@@ -23,7 +23,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -114,34 +113,15 @@ func (c *Controller) enqueue(obj any) {
 // owner returns the object of ours that ref names in namespace, if it exists
 // and is the very one (same UID).
 func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != c.kind.gvk.Kind {
-		return nil
-	}
-	rs, err := c.kind.get(namespace, ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
+	get := func(name string) (*appsv1.ReplicaSet, error) { return c.kind.get(namespace, name) }
+	rs, _ := podcontrol.ControllerOf(ref, c.kind.gvk, get)
 	return rs
 }
 
 // matching returns our objects whose selector matches pod, for orphans.
 func (c *Controller) matching(pod *corev1.Pod) []*appsv1.ReplicaSet {
-	if len(pod.Labels) == 0 {
-		return nil
-	}
-	all, err := c.kind.list(pod.Namespace)
-	if err != nil {
-		return nil
-	}
-	var out []*appsv1.ReplicaSet
-	for _, rs := range all {
-		selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil || selector.Empty() || !selector.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, rs)
-	}
-	return out
+	all, _ := c.kind.list(pod.Namespace)
+	return podcontrol.Selecting(all, pod.Labels, func(rs *appsv1.ReplicaSet) *metav1.LabelSelector { return rs.Spec.Selector })
 }
 
 func (c *Controller) addPod(obj any) {

@@ -114,27 +114,15 @@ func (c *Controller) enqueue(obj any) {
 // owner returns the StatefulSet ref names in namespace, if it exists and is
 // the very one (same UID).
 func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.StatefulSet {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	set, err := c.sets.StatefulSets(namespace).Get(ref.Name)
-	if err != nil || set.UID != ref.UID {
-		return nil
-	}
+	set, _ := podcontrol.ControllerOf(ref, controllerKind, c.sets.StatefulSets(namespace).Get)
 	return set
 }
 
 // enqueueMatching wakes the StatefulSets that may adopt an orphan pod.
 func (c *Controller) enqueueMatching(pod *corev1.Pod) {
-	all, err := c.sets.StatefulSets(pod.Namespace).List(labels.Everything())
-	if err != nil || len(pod.Labels) == 0 {
-		return
-	}
-	for _, set := range all {
-		selector, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
-		if err == nil && !selector.Empty() && selector.Matches(labels.Set(pod.Labels)) {
-			c.enqueue(set)
-		}
+	all, _ := c.sets.StatefulSets(pod.Namespace).List(labels.Everything())
+	for _, set := range podcontrol.Selecting(all, pod.Labels, func(s *appsv1.StatefulSet) *metav1.LabelSelector { return s.Spec.Selector }) {
+		c.enqueue(set)
 	}
 }
 
