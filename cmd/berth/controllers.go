@@ -33,6 +33,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/statefulset"
 	"berth.dev/berth/orchestrator/controller/tainteviction"
 	"berth.dev/berth/orchestrator/quota"
+	"berth.dev/berth/orchestrator/scheduler"
 )
 
 // controllerSettings are the server flags that tune controllers, named as
@@ -63,6 +64,21 @@ func (d *controllerDeps) recorder(component string) record.EventRecorder {
 type runner interface {
 	Run(ctx context.Context, workers int)
 }
+
+// runnerFunc is a runner that runs one loop of its own, whatever workers says.
+type runnerFunc func(ctx context.Context)
+
+func (f runnerFunc) Run(ctx context.Context, _ int) { f(ctx) }
+
+// schedulerComponent is the scheduler, built as the controllers are and
+// sharing their informers; --disable-scheduler leaves it out.
+var schedulerComponent = controller{name: "scheduler", build: func(d *controllerDeps) (runner, error) {
+	s, err := scheduler.New(d.client, d.informers, d.recorder(corev1.DefaultSchedulerName), scheduler.Config{SchedulerName: corev1.DefaultSchedulerName})
+	if err != nil {
+		return nil, err
+	}
+	return runnerFunc(s.Run), nil
+}}
 
 // controller is one control loop the server can run, by the name
 // --controllers knows it by.
@@ -176,8 +192,8 @@ func enabledControllers(spec []string) ([]controller, error) {
 	return out, nil
 }
 
-// startControllers runs the enabled controllers against the API, through the
-// loopback connection, until ctx ends.
+// startControllers runs the enabled controllers (and the scheduler, when it is
+// among them) against the API, through the loopback connection, until ctx ends.
 func startControllers(ctx context.Context, loopback *rest.Config, enabled []controller, settings controllerSettings) error {
 	// The controllers use deprecated APIs on purpose (v1 Endpoints); the
 	// server's deprecation warnings are for users, not for our log.

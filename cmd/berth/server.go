@@ -38,7 +38,8 @@ type serverOptions struct {
 	serviceCIDR    net.IPNet
 	nodePorts      utilnet.PortRange
 	// controllers names the control loops to run (see controllers.go).
-	controllers []string
+	controllers      []string
+	disableScheduler bool
 	controllerSettings
 	// hollow nodes: how many, how large, how fast their pods start.
 	hollowNodes      int
@@ -75,6 +76,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.DurationVar(&o.hollowStartDelay, "hollow-pod-start-delay", 500*time.Millisecond, "how long a pod on a hollow node takes to be Running")
 	f.StringSliceVar(&o.controllers, "controllers", []string{"*"}, fmt.Sprintf(
 		"control loops to run: '*' runs all, 'name' adds one, '-name' leaves one out; known: %s", strings.Join(controllerNames(), ", ")))
+	f.BoolVar(&o.disableScheduler, "disable-scheduler", false, "do not run the scheduler: pods stay Pending until something else binds them")
 	f.DurationVar(&o.hpaSyncPeriod, "horizontal-pod-autoscaler-sync-period", 15*time.Second, "how often each HorizontalPodAutoscaler is re-evaluated")
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
@@ -89,6 +91,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	enabled, err := enabledControllers(o.controllers)
 	if err != nil {
 		return err
+	}
+	if !o.disableScheduler {
+		enabled = append(enabled, schedulerComponent)
 	}
 	hollowCapacity, err := resourceList(o.hollowCapacity)
 	if err != nil {
