@@ -20,7 +20,7 @@ test:
 # berth template and list next to the real Helm (built from the Go module proxy).
 bench: build
 	BERTH=$(abspath $(BIN)) HELM=$$(./hack/build-helm.sh) \
-	  $(GO) test -run '^$$' -bench 'BenchmarkAPI|BenchmarkCharts' -benchtime 1x -timeout 60m ./cmd/berth
+	  $(GO) test -run '^$$' -bench 'BenchmarkAPI|BenchmarkCharts|BenchmarkScheduling' -benchtime 1x -timeout 60m ./cmd/berth
 
 demo: build
 	./hack/demo.sh $(BIN)

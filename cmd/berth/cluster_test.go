@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	sharedCluster.stop()
+	workloads.stop()
 	os.Exit(code)
 }
 
