@@ -90,7 +90,7 @@ func watchLowestAvailable(t *testing.T, c *cluster, ns, name string) (stop func(
 	}
 }
 
-func TestRollingUpdate(t *testing.T) {
+func TestWorkloadRollingUpdate(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, deploymentManifest("web", 4, "nginx:1.27", rolling, ""), "apply", "-n", ns, "-f", "-")
@@ -121,7 +121,7 @@ func TestRollingUpdate(t *testing.T) {
 	}
 }
 
-func TestRecreate(t *testing.T) {
+func TestWorkloadRecreate(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, deploymentManifest("db", 2, "postgres:16", "    type: Recreate", ""), "apply", "-n", ns, "-f", "-")
@@ -171,7 +171,7 @@ func TestRecreate(t *testing.T) {
 	}
 }
 
-func TestStuckRollout(t *testing.T) {
+func TestWorkloadStuckRollout(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	manifest := strings.Replace(deploymentManifest("stuck", 2, "app:1", rolling, ""), "spec:\n  replicas", "spec:\n  progressDeadlineSeconds: 3\n  replicas", 1)
@@ -190,7 +190,7 @@ func TestStuckRollout(t *testing.T) {
 	}
 }
 
-func TestInsufficientCPU(t *testing.T) {
+func TestWorkloadInsufficientCPU(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, `apiVersion: v1
@@ -219,7 +219,7 @@ spec:
 	}
 }
 
-func TestQuotaBlocksScaleUp(t *testing.T) {
+func TestWorkloadQuotaBlocksScaleUp(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, quotaManifest, "apply", "-n", ns, "-f", "-")
@@ -237,7 +237,7 @@ func TestQuotaBlocksScaleUp(t *testing.T) {
 	}
 }
 
-func TestSchedulingRules(t *testing.T) {
+func TestWorkloadSchedulingRules(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	antiAffinity := `      affinity:
@@ -267,7 +267,7 @@ func TestSchedulingRules(t *testing.T) {
 	}
 }
 
-func TestDaemonSetAndStatefulSet(t *testing.T) {
+func TestWorkloadDaemonSetAndStatefulSet(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, `apiVersion: apps/v1
@@ -345,7 +345,7 @@ spec:
 	}
 }
 
-func TestJobs(t *testing.T) {
+func TestWorkloadJobs(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, `apiVersion: batch/v1
@@ -379,9 +379,9 @@ spec:
 
 }
 
-// TestCronJob waits for the next minute: it runs alongside the other slow
+// TestWorkloadCronJob waits for the next minute: it runs alongside the other slow
 // test, the autoscaler's, once the rest are done.
-func TestCronJob(t *testing.T) {
+func TestWorkloadCronJob(t *testing.T) {
 	t.Parallel()
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
@@ -404,7 +404,7 @@ spec:
 	})
 }
 
-func TestCascadingDeletion(t *testing.T) {
+func TestWorkloadCascadingDeletion(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, deploymentManifest("gone", 2, "app", rolling, ""), "apply", "-n", ns, "-f", "-")
@@ -427,7 +427,7 @@ func TestCascadingDeletion(t *testing.T) {
 	}
 }
 
-func TestNodeLoss(t *testing.T) {
+func TestWorkloadNodeLoss(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	tolerate := `      tolerations:
@@ -472,7 +472,7 @@ func TestNodeLoss(t *testing.T) {
 	})
 }
 
-func TestDrain(t *testing.T) {
+func TestWorkloadDrain(t *testing.T) {
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
 	c.kubectlStdin(t, deploymentManifest("guarded", 3, "app", rolling, "")+`---
@@ -500,10 +500,10 @@ spec:
 	c.kubectl(t, "rollout", "status", "deployment/guarded", "-n", ns, "--timeout=60s")
 }
 
-// TestHorizontalPodAutoscaler scales a Deployment out while its pods use more
+// TestWorkloadHorizontalPodAutoscaler scales a Deployment out while its pods use more
 // cpu than the target, and in again once they use less, reading the figures the
 // hollow nodes report through metrics.k8s.io (which kubectl top shows too).
-func TestHorizontalPodAutoscaler(t *testing.T) {
+func TestWorkloadHorizontalPodAutoscaler(t *testing.T) {
 	t.Parallel()
 	c := workloads.getWorkloads(t)
 	ns := c.namespace(t)
