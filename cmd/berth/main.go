@@ -20,8 +20,11 @@ func main() {
 	klog.SetSlogLogger(slog.Default())
 	// Most commands live for a fraction of a second and allocate a lot (render
 	// a chart, decode a list): collecting garbage less often makes them ~20%
-	// faster for a little more memory. berth server sets it back (server.go).
-	debug.SetGCPercent(400)
+	// faster for a little more memory. berth server has its own setting
+	// (server.go); GOGC, when set, rules both.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {

@@ -83,8 +83,11 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 }
 
 func runServer(ctx context.Context, o serverOptions) error {
-	// A long-running process: the Go default, not the short commands' setting.
-	debug.SetGCPercent(100)
+	// A long-running process: the Go default, not the short commands' setting,
+	// unless GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(100)
+	}
 	if o.port < 1 || o.port > 65535 {
 		return fmt.Errorf("--port %d is out of range 1-65535", o.port)
 	}
