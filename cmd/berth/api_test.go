@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"berth.dev/berth/orchestrator/controller/rootcacert"
 )
 
 func ctxFor(t *testing.T) context.Context {
@@ -39,10 +41,14 @@ func TestInformersSeeChanges(t *testing.T) {
 
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithNamespace(ns))
 	events := make(chan string, 100)
-	factory.Core().V1().ConfigMaps().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { events <- "add " + obj.(*corev1.ConfigMap).Name },
-		UpdateFunc: func(_, obj any) { events <- "update " + obj.(*corev1.ConfigMap).Data["k"] },
-		DeleteFunc: func(obj any) { events <- "delete " + obj.(*corev1.ConfigMap).Name },
+	factory.Core().V1().ConfigMaps().Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		// Every namespace also gets the cluster CA, from a controller.
+		FilterFunc: func(obj any) bool { return obj.(*corev1.ConfigMap).Name != rootcacert.Name },
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { events <- "add " + obj.(*corev1.ConfigMap).Name },
+			UpdateFunc: func(_, obj any) { events <- "update " + obj.(*corev1.ConfigMap).Data["k"] },
+			DeleteFunc: func(obj any) { events <- "delete " + obj.(*corev1.ConfigMap).Name },
+		},
 	})
 	c.client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "existing"}}, metav1.CreateOptions{})
 	factory.Start(ctx.Done())
@@ -131,7 +137,9 @@ func TestWatchResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A watch from the first version replays what followed it, in order.
-	w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: from})
+	// Not the cluster CA, which a controller publishes into every namespace.
+	notCA := "metadata.name!=" + rootcacert.Name
+	w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: from, FieldSelector: notCA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +163,7 @@ func TestWatchResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	iw, err := cms.Watch(ctx, metav1.ListOptions{SendInitialEvents: ptr.To(true), AllowWatchBookmarks: true,
-		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
+		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan, FieldSelector: notCA})
 	if err != nil {
 		t.Fatal(err)
 	}

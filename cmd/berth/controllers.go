@@ -29,6 +29,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/podautoscaler"
 	"berth.dev/berth/orchestrator/controller/replicaset"
 	"berth.dev/berth/orchestrator/controller/resourcequota"
+	"berth.dev/berth/orchestrator/controller/rootcacert"
 	"berth.dev/berth/orchestrator/controller/serviceaccount"
 	"berth.dev/berth/orchestrator/controller/statefulset"
 	"berth.dev/berth/orchestrator/controller/tainteviction"
@@ -36,11 +37,12 @@ import (
 	"berth.dev/berth/orchestrator/scheduler"
 )
 
-// controllerSettings are the server flags that tune controllers, named as
-// kube-controller-manager names them.
+// controllerSettings are what the server tells the controllers: its flags that
+// tune them, named as kube-controller-manager names them, and the cluster CA.
 type controllerSettings struct {
 	nodeMonitorGracePeriod time.Duration
 	hpaSyncPeriod          time.Duration
+	clusterCA              []byte // PEM
 }
 
 // controllerDeps is what the controllers are built from: clients of the API, one
@@ -96,6 +98,9 @@ var controllers = []controller{
 	{name: "serviceaccount", workers: 1, build: func(d *controllerDeps) (runner, error) {
 		core := d.informers.Core().V1()
 		return serviceaccount.New(d.client, core.Namespaces(), core.ServiceAccounts()), nil
+	}},
+	{name: "root-ca-cert-publisher", workers: 1, build: func(d *controllerDeps) (runner, error) {
+		return rootcacert.New(d.client, d.informers, d.clusterCA), nil
 	}},
 	{name: "resourcequota", workers: 2, build: func(d *controllerDeps) (runner, error) {
 		return resourcequota.New(d.client, d.informers, quota.NewConfiguration(d.informers)), nil

@@ -155,6 +155,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case <-waitReady(ctx, api):
 	}
 	slog.Info("API server is ready", "kubeconfig", filepath.Join(dataDir, "kubeconfig.yaml"))
+	if o.clusterCA, err = os.ReadFile(ca.CertFile); err != nil {
+		return fmt.Errorf("reading the cluster CA: %w", err)
+	}
 	if err := startControllers(ctx, api.Loopback, enabled, o.controllerSettings); err != nil {
 		return err
 	}
