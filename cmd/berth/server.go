@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"berth.dev/berth/kubelet/hollow"
+	kubeletserver "berth.dev/berth/kubelet/server"
 	"berth.dev/berth/orchestrator/apiserver"
 	"berth.dev/berth/orchestrator/etcd"
 	"berth.dev/berth/orchestrator/metrics"
@@ -162,12 +163,19 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	if o.hollowNodes > 0 {
+		// One kubelet endpoint on loopback answers kubectl logs, exec and
+		// port-forward for every hollow node, through the API server.
+		kubeletTLS, err := ca.ServingTLS(pki.Leaf{Name: "hollow-kubelet", CommonName: "hollow-kubelet", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+		if err != nil {
+			return fmt.Errorf("issuing the hollow kubelet's certificate: %w", err)
+		}
 		if err := startHollowNodes(ctx, api.Loopback, hollow.Config{
 			Count: o.hollowNodes, Capacity: hollowCapacity, StartDelay: o.hollowStartDelay,
 			// Four renewals per grace period, as kubelets do with the defaults
 			// (every 10 s of 40 s), so that only a stopped node goes Unknown.
 			RenewInterval: o.nodeMonitorGracePeriod / 4,
 			Usage:         usage,
+			Kubelet:       &kubeletserver.Config{Addr: "127.0.0.1:0", TLS: kubeletTLS, ClientNames: []string{apiserver.KubeletClientName}},
 		}); err != nil {
 			return err
 		}

@@ -7,8 +7,11 @@
 // Annotation constants): a pod that never becomes ready, a container that exits
 // with a code after some seconds, a node that stops heart-beating, the cpu and
 // memory a pod uses, which the nodes report to a UsageSink for `kubectl top` and
-// the autoscalers. Hollow nodes must not start processes or touch the host, nor
-// import the API server: usage goes to whatever sink they are given.
+// the autoscalers. Given a kubelet server configuration, they answer `kubectl
+// logs`, `exec`, `attach` and `port-forward` with made-up logs, a few built-in
+// commands and echoes (kubelet.go). Hollow nodes must not start processes or
+// touch the host beyond that one listening socket, nor import the API server:
+// usage goes to whatever sink they are given.
 package hollow
 
 import (
@@ -28,6 +31,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"berth.dev/berth/kubelet/server"
 )
 
 // Annotations that steer hollow behaviour.
@@ -68,7 +73,13 @@ type Config struct {
 	// resource metrics API.
 	Usage         UsageSink
 	UsageInterval time.Duration
-	Log           *slog.Logger
+	// Kubelet, when set, is the kubelet server the nodes share (its Runtime
+	// must be nil: the nodes answer): `kubectl logs`, `exec`, `attach` and
+	// `port-forward` then reach hollow containers (see runtime in kubelet.go).
+	// Every node reports the server's address as its InternalIP (127.0.0.1
+	// when it listens on every address) and its port as the kubelet's.
+	Kubelet *server.Config
+	Log     *slog.Logger
 }
 
 // Defaults are the capacity of a hollow node when Config says nothing.
@@ -92,9 +103,13 @@ type Nodes struct {
 	pending map[string]*time.Timer // pod uid → its next transition
 	podIPs  map[string]string      // pod uid → address
 	nextIP  uint32
+
+	kubelet *server.Server // nil without Config.Kubelet
+	runtime *runtime
 }
 
-// New checks cfg and returns the nodes, not yet running.
+// New checks cfg and returns the nodes, not yet running; with cfg.Kubelet, the
+// kubelet server listens already (Run serves it).
 func New(cfg Config) (*Nodes, error) {
 	if cfg.Client == nil || cfg.Count < 1 {
 		return nil, fmt.Errorf("hollow nodes: a client and a count of at least 1 are required")
@@ -125,7 +140,45 @@ func New(cfg Config) (*Nodes, error) {
 	for i := 0; i < cfg.Count; i++ {
 		n.names[n.name(i)] = i
 	}
+	if cfg.Kubelet != nil {
+		if cfg.Kubelet.Runtime != nil {
+			return nil, fmt.Errorf("hollow nodes: the kubelet server's runtime is the hollow nodes'")
+		}
+		n.runtime = &runtime{nodes: n}
+		serving := *cfg.Kubelet
+		serving.Runtime = n.runtime
+		if serving.Log == nil {
+			serving.Log = cfg.Log
+		}
+		srv, err := server.New(serving)
+		if err != nil {
+			return nil, fmt.Errorf("hollow nodes: %w", err)
+		}
+		n.kubelet = srv
+	}
 	return n, nil
+}
+
+func (n *Nodes) ours(node string) bool { _, ok := n.names[node]; return ok }
+
+// address is node i's InternalIP: where the kubelet server listens, or a
+// made-up one without a server.
+func (n *Nodes) address(i int) string {
+	if n.kubelet == nil {
+		return nodeIP(i)
+	}
+	if ip := n.kubelet.Addr().IP; !ip.IsUnspecified() {
+		return ip.String()
+	}
+	return "127.0.0.1"
+}
+
+// kubeletPort is the port nodes report for their kubelet.
+func (n *Nodes) kubeletPort() int32 {
+	if n.kubelet == nil {
+		return 10250
+	}
+	return int32(n.kubelet.Addr().Port)
 }
 
 func (n *Nodes) name(i int) string { return fmt.Sprintf("%s%d", n.cfg.Prefix, i) }
@@ -136,12 +189,26 @@ func nodeIP(i int) string {
 	return net.IPv4(100, 64+byte(i>>16&0x3f), byte(i>>8), byte(i)).String()
 }
 
-// Run registers the nodes and keeps them alive until ctx ends.
+// Run registers the nodes and keeps them alive, and serves the kubelet server
+// if there is one, until ctx ends.
 func (n *Nodes) Run(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactory(n.cfg.Client, 0)
+	if n.kubelet != nil {
+		n.runtime.pods = factory.Core().V1().Pods().Lister()
+		served := make(chan error, 1)
+		defer func() {
+			if err := <-served; err != nil {
+				n.cfg.Log.Error("hollow kubelet server", "err", err)
+			}
+		}()
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop() // before waiting for the server, when Run fails early
+		go func() { served <- n.kubelet.Run(ctx) }()
+	}
 	if err := n.register(ctx); err != nil {
 		return err
 	}
-	factory := informers.NewSharedInformerFactory(n.cfg.Client, 0)
 	pods := factory.Core().V1().Pods().Informer()
 	pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { n.podChanged(ctx, obj) },
@@ -208,10 +275,10 @@ func (n *Nodes) status(i int, ready bool) corev1.NodeStatus {
 			readyCond,
 		},
 		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: nodeIP(i)},
+			{Type: corev1.NodeInternalIP, Address: n.address(i)},
 			{Type: corev1.NodeHostName, Address: n.name(i)},
 		},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: n.kubeletPort()}},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID: fmt.Sprintf("hollow%026d", i), SystemUUID: fmt.Sprintf("hollow-%d", i), BootID: fmt.Sprintf("hollow-boot-%d", i),
 			KernelVersion: "hollow", OSImage: "berth hollow node", ContainerRuntimeVersion: "hollow://1",

@@ -13,10 +13,10 @@ import (
 	"berth.dev/berth/orchestrator/apiserver/apiservertest"
 )
 
-var server *apiservertest.Server
+var api *apiservertest.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(apiservertest.Main(m, func(s *apiservertest.Server) error { server = s; return nil }))
+	os.Exit(apiservertest.Main(m, func(s *apiservertest.Server) error { api = s; return nil }))
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -33,7 +33,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestHollowNodes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := server.Client
+	client := api.Client
 	nodes, err := New(Config{Client: client, Count: 3, Prefix: "h-", StartDelay: 100 * time.Millisecond, RenewInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -137,7 +137,7 @@ func (n *Nodes) run(p *corev1.Pod, i int) {
 	now := metav1.Now()
 	ready := p.Annotations[AnnotationReady] != "false"
 	p.Status.Phase = corev1.PodRunning
-	p.Status.HostIP = nodeIP(i)
+	p.Status.HostIP = n.address(i)
 	p.Status.HostIPs = []corev1.HostIP{{IP: p.Status.HostIP}}
 	p.Status.PodIP = p.Status.HostIP
 	if !p.Spec.HostNetwork {

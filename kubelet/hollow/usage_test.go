@@ -44,7 +44,7 @@ func containerUsage(c metricsv1beta1.ContainerMetrics) string {
 
 func TestReportOnce(t *testing.T) {
 	sink := &recordingSink{nodes: map[string]metricsv1beta1.NodeMetrics{}, pods: map[string][]metricsv1beta1.PodMetrics{}}
-	n, err := New(Config{Client: server.Client, Count: 3, Prefix: "r-", Usage: sink, UsageInterval: 5 * time.Second})
+	n, err := New(Config{Client: api.Client, Count: 3, Prefix: "r-", Usage: sink, UsageInterval: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +100,9 @@ func TestReportOnce(t *testing.T) {
 func TestUsageThroughTheMetricsAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := server.Client
+	client := api.Client
 	nodes, err := New(Config{Client: client, Count: 1, Prefix: "u-", StartDelay: 50 * time.Millisecond,
-		RenewInterval: time.Second, Usage: server.Metrics, UsageInterval: 100 * time.Millisecond})
+		RenewInterval: time.Second, Usage: api.Metrics, UsageInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestUsageThroughTheMetricsAPI(t *testing.T) {
 	if _, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := metricsclient.NewForConfig(server.Config)
+	m, err := metricsclient.NewForConfig(api.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

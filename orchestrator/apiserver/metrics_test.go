@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
@@ -154,15 +151,7 @@ func kubectlTop(t *testing.T, s *apiservertest.Server, pod string) {
 		t.Log("kubectl is not installed: not running kubectl top")
 		return
 	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["berth"] = &clientcmdapi.Cluster{Server: s.Config.Host, CertificateAuthorityData: s.Config.CAData, TLSServerName: s.Config.ServerName}
-	cfg.AuthInfos["berth"] = &clientcmdapi.AuthInfo{Token: s.Config.BearerToken}
-	cfg.Contexts["berth"] = &clientcmdapi.Context{Cluster: "berth", AuthInfo: "berth"}
-	cfg.CurrentContext = "berth"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
+	path := s.Kubeconfig(t)
 	for _, c := range []struct {
 		args []string
 		want string

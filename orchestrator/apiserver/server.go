@@ -58,6 +58,12 @@ type Config struct {
 	// which `kubectl top` and the autoscalers read; nil leaves it out, and
 	// `kubectl top` then says the metrics API is not available.
 	Metrics ResourceMetrics
+	// Kubelets, when set, replaces how the server reaches kubelets for
+	// pods/log, exec, attach and portforward; nil finds each at its Node's
+	// InternalIP and kubelet port, over HTTPS with a client certificate the
+	// CA issues (KubeletClientName) and trusting serving certificates it
+	// signed.
+	Kubelets registry.Kubelets
 }
 
 // DefaultNodePorts is upstream's range of Service node ports, 30000-32767.
@@ -79,6 +85,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	codecs := serializer.NewCodecFactory(scheme)
 
 	generic := genericapiserver.NewRecommendedConfig(codecs)
+	generic.LongRunningFunc = longRunning
 	if err := applyServing(generic, cfg); err != nil {
 		return nil, err
 	}
@@ -136,13 +143,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("connecting to etcd at %v: %w", cfg.EtcdEndpoints, err)
 	}
 	server.AddPreShutdownHookOrDie("close-etcd-allocations-client", etcdClient.Close)
-	storage, err := registry.New(registry.Config{
+	registryConfig := registry.Config{
 		Scheme:      scheme,
 		RESTOptions: generic.RESTOptionsGetter,
 		Etcd:        etcdClient,
 		ServiceCIDR: cfg.ServiceCIDR,
 		NodePorts:   cfg.NodePorts,
-	})
+		Kubelets:    cfg.Kubelets,
+	}
+	if cfg.Kubelets == nil {
+		if registryConfig.KubeletTransport, err = kubeletTransport(cfg.CA); err != nil {
+			return nil, err
+		}
+	}
+	storage, err := registry.New(registryConfig)
 	if err != nil {
 		return nil, err
 	}

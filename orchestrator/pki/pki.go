@@ -10,6 +10,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -200,4 +201,24 @@ func writePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) erro
 
 func pemBlock(kind string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
+}
+
+// ServingTLS issues (or reuses) the serving certificate leaf describes and
+// returns a TLS configuration that serves it and verifies client certificates
+// against the CA: what a kubelet's server needs to let the API server in.
+func (ca *CA) ServingTLS(leaf Leaf) (*tls.Config, error) {
+	if !leaf.Server {
+		return nil, fmt.Errorf("certificate %q is not a serving certificate", leaf.Name)
+	}
+	issued, err := ca.Ensure(leaf)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.LoadX509KeyPair(issued.CertFile, issued.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading certificate %q: %w", leaf.Name, err)
+	}
+	clients := x509.NewCertPool()
+	clients.AddCert(ca.Cert)
+	return &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: clients, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
 }

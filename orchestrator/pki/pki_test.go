@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net"
@@ -368,5 +369,42 @@ func TestEnsureReusesOrReissues(t *testing.T) {
 				t.Errorf("the certificate expires at %s, within the month", got.NotAfter)
 			}
 		})
+	}
+}
+
+func TestServingTLS(t *testing.T) {
+	ca, err := LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.ServingTLS(Leaf{Name: "client", CommonName: "client"}); err == nil {
+		t.Fatal("ServingTLS accepted a client certificate")
+	}
+	cfg, err := ca.ServingTLS(Leaf{Name: "kubelet", CommonName: "kubelet", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClientAuth != tls.RequireAndVerifyClientCert || len(cfg.Certificates) != 1 {
+		t.Fatalf("config asks %v of clients and serves %d certificates", cfg.ClientAuth, len(cfg.Certificates))
+	}
+	serving, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	if _, err := serving.Verify(x509.VerifyOptions{Roots: roots, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("serving certificate does not verify for 127.0.0.1 against the CA: %v", err)
+	}
+	client, err := ca.Ensure(Leaf{Name: "client", CommonName: "client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := cert.CertsFromFile(client.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: cfg.ClientCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("a client certificate the CA issued does not verify against ClientCAs: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,14 @@ type Config struct {
 	ServiceCIDR *net.IPNet
 	// NodePorts is the range of Service node ports.
 	NodePorts utilnet.PortRange
+	// Kubelets reaches the kubelets that answer pods/log, exec, attach and
+	// portforward; nil finds them where their Nodes say, over
+	// KubeletTransport.
+	Kubelets Kubelets
+	// KubeletTransport reaches kubelets (HTTPS with the API server's client
+	// certificate) when Kubelets is nil; nil leaves those subresources
+	// answering 503.
+	KubeletTransport http.RoundTripper
 }
 
 // Storage is the REST storage of every built-in resource and subresource, by group
@@ -74,6 +83,19 @@ func New(cfg Config) (Storage, error) {
 		pdbs:      stores[policyv1.Resource("poddisruptionbudgets")],
 		pdbStatus: out[policyv1.SchemeGroupVersion]["poddisruptionbudgets/status"].(*StatusREST),
 	}
+
+	if err := addPodOptionConversions(cfg.Scheme); err != nil {
+		return nil, err
+	}
+	kubelets := cfg.Kubelets
+	if kubelets == nil {
+		kubelets = &nodeKubelets{nodes: stores[corev1.Resource("nodes")], transport: cfg.KubeletTransport}
+	}
+	onNode := podKubelet{pods: pods, kubelets: kubelets}
+	core["pods/log"] = &LogREST{onNode}
+	core["pods/exec"] = &ExecREST{onNode}
+	core["pods/attach"] = &AttachREST{onNode}
+	core["pods/portforward"] = &PortForwardREST{onNode}
 
 	namespaces := stores[corev1.Resource("namespaces")]
 	namespaces.ShouldDeleteDuringUpdate = namespaceFinalized

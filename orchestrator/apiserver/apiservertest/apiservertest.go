@@ -15,6 +15,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"berth.dev/berth/orchestrator/apiserver"
 	"berth.dev/berth/orchestrator/etcd"
@@ -30,6 +32,9 @@ type Server struct {
 	// Metrics is what the resource metrics API (metrics.k8s.io) serves: tests
 	// report usage into it.
 	Metrics *metrics.Store
+	// CA is the cluster CA: tests issue kubelet serving certificates from it,
+	// which the server trusts when it streams logs or exec sessions.
+	CA *pki.CA
 }
 
 // Start runs an API server until the test ends.
@@ -137,7 +142,23 @@ func start(dir string) (*Server, func() error, error) {
 		stop()
 		return nil, nil, err
 	}
-	return &Server{Config: config, Client: client, Metrics: usage}, stop, nil
+	return &Server{Config: config, Client: client, Metrics: usage, CA: ca}, stop, nil
+}
+
+// Kubeconfig writes a kubeconfig reaching the server with full rights, for
+// tests that run the real kubectl, and returns its path.
+func (s *Server) Kubeconfig(t testing.TB) string {
+	t.Helper()
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["berth"] = &clientcmdapi.Cluster{Server: s.Config.Host, CertificateAuthorityData: s.Config.CAData, TLSServerName: s.Config.ServerName}
+	cfg.AuthInfos["berth"] = &clientcmdapi.AuthInfo{Token: s.Config.BearerToken}
+	cfg.Contexts["berth"] = &clientcmdapi.Context{Cluster: "berth", AuthInfo: "berth"}
+	cfg.CurrentContext = "berth"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func freePort() (int, error) {
