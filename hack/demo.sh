@@ -34,7 +34,6 @@ run kubectl rollout status deployment/hello -n demo --timeout=60s
 run kubectl get all -n demo -o wide
 run kubectl logs deployment/hello -n demo --tail 2
 run kubectl exec deployment/hello -n demo -- hostname
-run kubectl top pods -n demo || true # figures come after the first usage report
 
 step "Rolling it: scale, new image, history, undo"
 run kubectl scale deployment hello -n demo --replicas 3
