@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -77,7 +79,9 @@ func scheduleAll(b *testing.B, nodes, pods int) time.Duration {
 	for {
 		bound, done := watchBindings(b, client, pods, deadline)
 		if done {
-			return time.Since(start)
+			elapsed := time.Since(start)
+			b.Logf("server peak RSS with %d nodes and %d pods: %s", nodes, pods, peakRSS(c.server.cmd.Process.Pid))
+			return elapsed
 		}
 		b.Logf("the watch closed with %d of %d pods bound; listing again", bound, pods)
 	}
@@ -196,4 +200,18 @@ func benchClient(b *testing.B, c *cluster) kubernetes.Interface {
 		b.Fatal(err)
 	}
 	return client
+}
+
+// peakRSS is a process's peak resident memory, as the kernel counts it.
+func peakRSS(pid int) string {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
