@@ -11,13 +11,30 @@ rm -rf "$dir" && mkdir -p "$dir"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-# Hollow nodes run pods without containers (real nodes come with the kubelet).
-serve() { "$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 --hollow-nodes 3 >>"$dir/server.log" 2>&1 & }
+# As root, the server's agent runs the pods as real containers on this machine,
+# from a busybox image made of the host's static busybox (no network needed).
+# Otherwise three hollow nodes run them without containers.
+real=
+if [ "$(id -u)" = 0 ] && [ -x /bin/busybox ]; then
+  real=1
+  nodes=(--cgroup-root /berth-demo --kubelet-port 0)
+  what="this machine as its node: pods run as real containers"
+else
+  nodes=(--hollow-nodes 3 --disable-agent)
+  what="three hollow nodes (run as root, with busybox-static, for real containers)"
+fi
+serve() { "$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 "${nodes[@]}" >>"$dir/server.log" 2>&1 & }
+stop() {
+  kill -TERM $server 2>/dev/null; wait $server 2>/dev/null
+  # Containers outlive the server by design; the demo ends them too.
+  [ -z "$real" ] || "$berth" killall --data-dir "$dir" --cgroup-root /berth-demo
+  echo; echo "(server log: .demo/server.log)"
+}
 
-step "Starting berth server (embedded etcd, API on 127.0.0.1:$port, three hollow nodes)"
+step "Starting berth server (embedded etcd, API on 127.0.0.1:$port, $what)"
 serve
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; echo; echo "(server log: .demo/server.log)"' EXIT
+trap stop EXIT
 export KUBECONFIG=$dir/kubeconfig.yaml
 for _ in $(seq 1 300); do
   if [ -f "$KUBECONFIG" ] && kubectl get --raw /readyz >/dev/null 2>&1; then break; fi
@@ -27,6 +44,15 @@ done
 run kubectl version 2>/dev/null | grep -v WARNING || true
 run kubectl get namespaces
 run kubectl get service kubernetes
+if [ -n "$real" ]; then
+  step "Importing busybox into the node's image store (offline)"
+  mkdir -p "$dir/images" && go run ./kubelet/images/imagetest/mkimages -o "$dir/images" >/dev/null
+  run "$berth" image import --data-dir "$dir" --name docker.io/library/busybox:1.36 "$dir/images/busybox.tar"
+  run "$berth" image import --data-dir "$dir" --name docker.io/library/busybox:1.37 "$dir/images/busybox.tar"
+  run "$berth" image ls --data-dir "$dir"
+  kubectl wait node --all --for=condition=Ready --timeout=60s >/dev/null
+fi
+run kubectl get nodes -o wide
 
 step "Applying testdata/manifests/demo.yaml"
 run kubectl apply -f testdata/manifests/demo.yaml
@@ -34,6 +60,15 @@ run kubectl rollout status deployment/hello -n demo --timeout=60s
 run kubectl get all -n demo -o wide
 run kubectl logs deployment/hello -n demo --tail 2
 run kubectl exec deployment/hello -n demo -- hostname
+if [ -n "$real" ]; then
+  # busybox httpd serves the container's own files: its /etc/hostname.
+  kubectl port-forward -n demo deployment/hello 18080:8080 >/dev/null &
+  forward=$!
+  sleep 1
+  run curl -s http://127.0.0.1:18080/etc/hostname
+  kill $forward
+  run kubectl describe pod -n demo -l app=hello | sed -n '/^Events:/,$p' | head -8
+fi
 
 step "Rolling it: scale, new image, history, undo"
 run kubectl scale deployment hello -n demo --replicas 3
@@ -74,3 +109,4 @@ server=$!
 for _ in $(seq 1 300); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 0.2; done
 run kubectl get namespaces
 run "$berth" status hello --namespace shop
+run kubectl get pods -n shop

@@ -20,6 +20,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"berth.dev/berth/kubelet/agent"
+	"berth.dev/berth/kubelet/runtime/runc"
 )
 
 // The test binary doubles as berth and as etcd: tests run both as real processes,
@@ -31,6 +34,9 @@ const roleEnv = "BERTH_TEST_ROLE"
 const externalEtcdEnv = "BERTH_TEST_EXTERNAL_ETCD"
 
 func TestMain(m *testing.M) {
+	// The benchmarks start containers from this process too: serve
+	// libcontainer's init and the sandbox holder when re-executed as them.
+	runc.Init()
 	switch os.Getenv(roleEnv) {
 	case "berth":
 		main()
@@ -42,6 +48,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	sharedCluster.stop()
 	workloads.stop()
+	node.stop()
 	os.Exit(code)
 }
 
@@ -113,11 +120,16 @@ type cluster struct {
 	etcd       *process
 	config     *rest.Config
 	client     kubernetes.Interface
+	// cgroupRoot holds the pods of a cluster with an agent.
+	cgroupRoot string
 }
 
 type clusterOptions struct {
 	externalEtcd bool
-	extraArgs    []string
+	// agent runs the node agent (real containers; needs root) under a cgroup
+	// of the test's own, removed with everything else by stop.
+	agent     bool
+	extraArgs []string
 }
 
 // newCluster starts a berth server in a fresh directory.
@@ -132,6 +144,12 @@ func newCluster(opts clusterOptions) (*cluster, error) {
 	}
 	c := &cluster{dir: dir, port: port, kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}
 	c.args = []string{"server", "--data-dir", dir, "--port", strconv.Itoa(port), "--etcd-client-port", "0", "--etcd-peer-port", "0"}
+	if opts.agent {
+		c.cgroupRoot = fmt.Sprintf("/berth-test-%08x", rand.Uint32())
+		c.args = append(c.args, "--kubelet-port", "0", "--cgroup-root", c.cgroupRoot)
+	} else {
+		c.args = append(c.args, "--disable-agent")
+	}
 	if opts.externalEtcd {
 		endpoint, err := c.startEtcd()
 		if err != nil {
@@ -233,6 +251,12 @@ func (c *cluster) stop() {
 	}
 	if c.etcd != nil {
 		c.etcd.signal(syscall.SIGTERM)
+	}
+	if c.cgroupRoot != "" {
+		// Containers outlive the agent by design: end them here.
+		if err := agent.KillAll(c.dir, c.cgroupRoot); err != nil {
+			fmt.Fprintln(os.Stderr, "cleaning up the test node:", err)
+		}
 	}
 	os.RemoveAll(c.dir)
 }

@@ -26,6 +26,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/job"
 	"berth.dev/berth/orchestrator/controller/namespace"
 	"berth.dev/berth/orchestrator/controller/nodelifecycle"
+	"berth.dev/berth/orchestrator/controller/persistentvolume"
 	"berth.dev/berth/orchestrator/controller/podautoscaler"
 	"berth.dev/berth/orchestrator/controller/replicaset"
 	"berth.dev/berth/orchestrator/controller/resourcequota"
@@ -132,6 +133,9 @@ var controllers = []controller{
 	{name: "garbagecollector", workers: 20, build: func(d *controllerDeps) (runner, error) {
 		return garbagecollector.New(d.metadata, d.client.Discovery(),
 			garbagecollector.WithRecorder(d.recorder("garbage-collector-controller"))), nil
+	}},
+	{name: "persistentvolume-binder", workers: 1, build: func(d *controllerDeps) (runner, error) {
+		return persistentvolume.New(d.client, d.informers, d.recorder("persistentvolume-controller")), nil
 	}},
 	{name: "nodelifecycle", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return nodelifecycle.New(d.client, d.informers, d.recorder("node-controller"),

@@ -13,9 +13,14 @@ import (
 	"syscall"
 
 	"k8s.io/klog/v2"
+
+	"berth.dev/berth/kubelet/runtime/runc"
 )
 
 func main() {
+	// Re-executed as a container's init or a pod sandbox's holder, this
+	// binary does that and never returns from here.
+	runc.Init()
 	// The Kubernetes libraries log through klog; send it where berth logs.
 	klog.SetSlogLogger(slog.Default())
 	// Most commands live for a fraction of a second and allocate a lot (render

@@ -14,6 +14,7 @@ Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand(), newVersionCommand(), newCreateCommand(), newLintCommand(), newTemplateCommand(), newPackageCommand(), newShowCommand(), newDependencyCommand(), newRepoCommand(), newSearchCommand())
+	root.AddCommand(newImageCommand(), newKillAllCommand())
 	cluster := &clusterFlags{}
 	cluster.addFlags(root.PersistentFlags())
 	root.AddCommand(releaseCommands(cluster)...)

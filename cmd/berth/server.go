@@ -46,6 +46,7 @@ type serverOptions struct {
 	hollowNodes      int
 	hollowCapacity   map[string]string
 	hollowStartDelay time.Duration
+	agent            agentOptions
 }
 
 func newServerCommand() *cobra.Command {
@@ -79,6 +80,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 		"control loops to run: '*' runs all, 'name' adds one, '-name' leaves one out; known: %s", strings.Join(controllerNames(), ", ")))
 	f.BoolVar(&o.disableScheduler, "disable-scheduler", false, "do not run the scheduler: pods stay Pending until something else binds them")
 	f.DurationVar(&o.hpaSyncPeriod, "horizontal-pod-autoscaler-sync-period", 15*time.Second, "how often each HorizontalPodAutoscaler is re-evaluated")
+	o.agent.addFlags(f)
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
 }
@@ -161,6 +163,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	if err := startControllers(ctx, api.Loopback, enabled, o.controllerSettings); err != nil {
 		return err
+	}
+	if !o.agent.disableAgent {
+		if err := startAgent(ctx, api.Loopback, ca, dataDir, o.agent); err != nil {
+			return err
+		}
 	}
 	if o.hollowNodes > 0 {
 		// One kubelet endpoint on loopback answers kubectl logs, exec and

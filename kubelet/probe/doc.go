@@ -8,5 +8,6 @@
 // It must not write to the API or act on results: the kubelet turns readiness
 // into the Ready condition (UpdatePodStatus) and restarts a container whose
 // liveness or startup probe fails (Updates). It knows the container runtime only
-// through Execer, and the pod's status only through StatusProvider.
+// through Execer, the pod's status only through StatusProvider, and the pod's
+// network only through the dial function it is given (Config.Dial, Target.Dial).
 package probe

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"net"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,10 @@ type Config struct {
 	Recorder Recorder
 	// Clock defaults to the real clock.
 	Clock clock.WithTicker
+	// Dial opens the connections of the pod's httpGet, tcpSocket and grpc
+	// probes (from inside its network namespace, say); nil dials from the
+	// host's network. It is asked anew for each probe.
+	Dial func(ctx context.Context, pod *corev1.Pod, network, address string) (net.Conn, error)
 }
 
 type workerKey struct {
@@ -57,6 +62,7 @@ type Manager struct {
 	status   StatusProvider
 	recorder Recorder
 	clock    clock.WithTicker
+	dial     func(ctx context.Context, pod *corev1.Pod, network, address string) (net.Conn, error)
 	updates  chan Update
 
 	mu      sync.Mutex
@@ -74,6 +80,7 @@ func NewManager(cfg Config) *Manager {
 		status:   cfg.Status,
 		recorder: cfg.Recorder,
 		clock:    cfg.Clock,
+		dial:     cfg.Dial,
 		updates:  make(chan Update, 32),
 		workers:  map[workerKey]*worker{},
 		results:  map[resultKey]Result{},

@@ -101,6 +101,10 @@ type Target struct {
 	PodIP       string
 	ContainerID string
 	Container   *corev1.Container
+	// Dial opens the connections of httpGet, tcpSocket and grpc probes, such
+	// as a dial from inside the pod's network namespace; nil dials from the
+	// host's network.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Probe runs p once against t, within p's timeoutSeconds. It returns the result
@@ -125,13 +129,13 @@ func (pr *Prober) Probe(ctx context.Context, p *corev1.Probe, t Target) (Result,
 		if host == "" {
 			host = t.PodIP
 		}
-		return probeTCP(ctx, net.JoinHostPort(host, strconv.Itoa(port)), timeout)
+		return probeTCP(ctx, t.Dial, net.JoinHostPort(host, strconv.Itoa(port)), timeout)
 	case p.GRPC != nil:
 		service := ""
 		if p.GRPC.Service != nil {
 			service = *p.GRPC.Service
 		}
-		return pr.probeGRPC(ctx, net.JoinHostPort(t.PodIP, strconv.Itoa(int(p.GRPC.Port))), service, timeout)
+		return pr.probeGRPC(ctx, t.Dial, net.JoinHostPort(t.PodIP, strconv.Itoa(int(p.GRPC.Port))), service, timeout)
 	}
 	return Unknown, "", fmt.Errorf("missing probe handler for %s", t.Container.Name)
 }
@@ -195,7 +199,14 @@ func (pr *Prober) probeHTTP(ctx context.Context, g *corev1.HTTPGetAction, t Targ
 
 	// The client's timeout (rather than a context's) says so as upstream's does:
 	// "(Client.Timeout exceeded while awaiting headers)".
-	client := &http.Client{Transport: pr.transport, CheckRedirect: localRedirectsOnly, Timeout: timeout}
+	transport := pr.transport
+	if t.Dial != nil {
+		// Keep-alives are off, so a transport of the probe's own costs no
+		// pooled connections.
+		transport = pr.transport.Clone()
+		transport.DialContext = t.Dial
+	}
+	client := &http.Client{Transport: transport, CheckRedirect: localRedirectsOnly, Timeout: timeout}
 	res, err := client.Do(req)
 	if err != nil {
 		return Failure, err.Error(), nil
@@ -226,11 +237,16 @@ func localRedirectsOnly(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-func probeTCP(ctx context.Context, addr string, timeout time.Duration) (Result, string, error) {
+// probeTCP connects to addr with dial, or from the host's network when dial is
+// nil.
+func probeTCP(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), addr string, timeout time.Duration) (Result, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return Failure, err.Error(), nil
 	}
@@ -240,12 +256,21 @@ func probeTCP(ctx context.Context, addr string, timeout time.Duration) (Result, 
 	return Success, "", nil
 }
 
-func (pr *Prober) probeGRPC(ctx context.Context, addr, service string, timeout time.Duration) (Result, string, error) {
+// probeGRPC checks addr's health service, connecting with dial, or from the
+// host's network when dial is nil.
+func (pr *Prober) probeGRPC(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), addr, service string, timeout time.Duration) (Result, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := grpc.NewClient(addr,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUserAgent(pr.userAgent))
+		grpc.WithUserAgent(pr.userAgent),
+	}
+	if dial != nil {
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return dial(ctx, "tcp", addr)
+		}))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return Failure, fmt.Sprintf("error: failed to connect service at %q: %+v", addr, err), nil
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,3 +280,142 @@ func TestUserAgent(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// redirectDial is a Target.Dial that records what it was asked for and
+// connects to to instead.
+type redirectDial struct {
+	to string
+	mu sync.Mutex
+	// asked holds the "network address" of each call.
+	asked []string
+}
+
+func (d *redirectDial) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	d.mu.Lock()
+	d.asked = append(d.asked, network+" "+address)
+	d.mu.Unlock()
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", d.to)
+}
+
+func (d *redirectDial) calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.asked...)
+}
+
+// TestProbesUseTargetDial gives each probe a pod IP nothing answers on
+// (192.0.2.1 is reserved for documentation) and a Dial that reaches the real
+// server: the probe passes only through Dial.
+func TestProbesUseTargetDial(t *testing.T) {
+	const podIP = "192.0.2.1"
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("fine")) })
+	httpSrv := httptest.NewServer(mux)
+	defer httpSrv.Close()
+	tlsSrv := httptest.NewTLSServer(mux)
+	defer tlsSrv.Close()
+
+	grpcL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcSrv := grpc.NewServer()
+	healthpb.RegisterHealthServer(grpcSrv, health.NewServer())
+	go func() { _ = grpcSrv.Serve(grpcL) }()
+	defer grpcSrv.Stop()
+
+	tests := []struct {
+		name    string
+		to      string
+		handler corev1.ProbeHandler
+		want    string // the dial asked for
+		output  string
+	}{
+		{
+			name:    "httpGet",
+			to:      strings.TrimPrefix(httpSrv.URL, "http://"),
+			handler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ok", Port: intstr.FromInt(8080)}},
+			want:    "tcp " + podIP + ":8080", output: "fine",
+		},
+		{
+			name:    "httpGet https",
+			to:      strings.TrimPrefix(tlsSrv.URL, "https://"),
+			handler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ok", Port: intstr.FromInt(8443), Scheme: corev1.URISchemeHTTPS}},
+			want:    "tcp " + podIP + ":8443", output: "fine",
+		},
+		{
+			name:    "httpGet host",
+			to:      strings.TrimPrefix(httpSrv.URL, "http://"),
+			handler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ok", Port: intstr.FromInt(80), Host: "127.0.0.1"}},
+			want:    "tcp 127.0.0.1:80", output: "fine",
+		},
+		{
+			name:    "tcpSocket",
+			to:      strings.TrimPrefix(httpSrv.URL, "http://"),
+			handler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt(9000)}},
+			want:    "tcp " + podIP + ":9000",
+		},
+		{
+			name:    "grpc",
+			to:      grpcL.Addr().String(),
+			handler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9090}},
+			want:    "tcp " + podIP + ":9090", output: "service is serving",
+		},
+	}
+	pr := NewProber(nil, "kube-probe/1.37")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &redirectDial{to: tc.to}
+			res, out, err := pr.Probe(context.Background(), &corev1.Probe{ProbeHandler: tc.handler, TimeoutSeconds: 5},
+				Target{PodIP: podIP, Container: &corev1.Container{Name: "c"}, Dial: d.dial})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res != Success || out != tc.output {
+				t.Errorf("got %v %q, want success %q", res, out, tc.output)
+			}
+			calls := d.calls()
+			if len(calls) == 0 {
+				t.Fatal("Dial was not called")
+			}
+			for _, c := range calls {
+				if c != tc.want {
+					t.Errorf("Dial(%s), want Dial(%s)", c, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestProbesReportDialErrors checks that a failing Target.Dial fails each
+// probe with its error rather than falling back to the host's network.
+func TestProbesReportDialErrors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port // open on the host, so a host dial would pass
+	dial := func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no route into the pod")
+	}
+	handlers := map[string]corev1.ProbeHandler{
+		"httpGet":   {HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt(port)}},
+		"tcpSocket": {TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt(port)}},
+		"grpc":      {GRPC: &corev1.GRPCAction{Port: int32(port)}},
+	}
+	pr := NewProber(nil, "kube-probe/1.37")
+	for name, h := range handlers {
+		t.Run(name, func(t *testing.T) {
+			res, out, err := pr.Probe(context.Background(), &corev1.Probe{ProbeHandler: h, TimeoutSeconds: 2},
+				Target{PodIP: "127.0.0.1", Container: &corev1.Container{Name: "c"}, Dial: dial})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res != Failure || !strings.Contains(out, "no route into the pod") {
+				t.Errorf("got %v %q, want failure quoting the dial error", res, out)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -176,6 +177,11 @@ func (w *worker) doProbe(ctx context.Context) bool {
 // and folds a warning into success.
 func (w *worker) probe(ctx context.Context, pod *corev1.Pod, podIP string) (Result, error) {
 	target := Target{PodIP: podIP, ContainerID: w.containerID, Container: &w.container}
+	if dial := w.m.dial; dial != nil {
+		target.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+			return dial(ctx, pod, network, address)
+		}
+	}
 	var (
 		result Result
 		output string

@@ -3,8 +3,10 @@ package probe
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -442,5 +444,37 @@ func TestDeletionStopsLiveness(t *testing.T) {
 	}
 	if r, _ := f.m.Result("cid-1", Liveness); r != Success || f.app.hits.Load() != 0 {
 		t.Errorf("result %v after %d probes, want success without probing", r, f.app.hits.Load())
+	}
+}
+
+// TestWorkerUsesManagerDial gives the pod an IP nothing answers on and a
+// Config.Dial that reaches the app: the probe passes only through the dial,
+// which is told the pod.
+func TestWorkerUsesManagerDial(t *testing.T) {
+	f := newFixture(t)
+	var (
+		mu    sync.Mutex
+		asked []string
+	)
+	f.m = NewManager(Config{
+		Prober: NewProber(nil, "kube-probe/1.37"), Status: f.status, Recorder: f.rec, Clock: f.clock,
+		Dial: func(ctx context.Context, pod *corev1.Pod, network, address string) (net.Conn, error) {
+			mu.Lock()
+			asked = append(asked, pod.Name+" "+network+" "+address)
+			mu.Unlock()
+			var d net.Dialer
+			return d.DialContext(ctx, network, f.app.srv.Listener.Addr().String())
+		},
+	})
+	f.status.mu.Lock()
+	f.status.status.PodIP = "192.0.2.1"
+	f.status.mu.Unlock()
+	w := f.worker(Liveness, f.httpProbe(0, 1, 1))
+	runSteps(t, f, w, []step{{code: 200, want: Success, hits: 1}})
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"p tcp 192.0.2.1:" + strconv.Itoa(f.app.port)}
+	if diff := cmp.Diff(want, asked); diff != "" {
+		t.Errorf("dials (-want +got):\n%s", diff)
 	}
 }

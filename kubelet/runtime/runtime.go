@@ -77,6 +77,9 @@ type SandboxSpec struct {
 	// ShareProcessNamespace gives the pod one PID namespace, whose init is
 	// the sandbox process (it reaps orphans).
 	ShareProcessNamespace bool
+	// HostNetwork keeps the host's network and UTS namespaces (Hostname is
+	// then ignored).
+	HostNetwork bool
 	// Labels are kept with the sandbox and returned as given.
 	Labels map[string]string
 }

@@ -1,9 +1,10 @@
 // Package admission assembles the admission chain berth's API server runs, in
 // upstream's order: NamespaceLifecycle, LimitRanger, ServiceAccount, Priority,
-// DefaultTolerationSeconds and, last, ResourceQuota. NamespaceLifecycle and
-// ResourceQuota are k8s.io/apiserver's own plugins; the others are berth's, one
-// subpackage each. Each plugin gets its dependencies here, through its constructor
-// or its Set methods, rather than from a registry of plugins.
+// DefaultTolerationSeconds, DefaultStorageClass and, last, ResourceQuota.
+// NamespaceLifecycle and ResourceQuota are k8s.io/apiserver's own plugins; the
+// others are berth's, one subpackage each. Each plugin gets its dependencies
+// here, through its constructor or its Set methods, rather than from a registry
+// of plugins.
 //
 // The chain reads through informers and a client of the API it guards; it must not
 // start the informers (the API server starts them once it serves) or hold state of
@@ -26,6 +27,7 @@ import (
 	"berth.dev/berth/orchestrator/admission/limitranger"
 	"berth.dev/berth/orchestrator/admission/priority"
 	"berth.dev/berth/orchestrator/admission/serviceaccount"
+	"berth.dev/berth/orchestrator/admission/storageclass"
 	"berth.dev/berth/orchestrator/admission/tolerations"
 )
 
@@ -85,9 +87,10 @@ func New(cfg Config) (admission.Interface, error) {
 	}{
 		{lifecycle.PluginName, namespaces},
 		{limitranger.PluginName, limitranger.New(cfg.Client, cfg.Informers)},
-		{serviceaccount.PluginName, serviceaccount.New()},
+		{serviceaccount.PluginName, serviceaccount.New(cfg.Client, cfg.Informers)},
 		{priority.PluginName, priority.New(cfg.Informers)},
 		{tolerations.PluginName, tolerations.New()},
+		{storageclass.PluginName, storageclass.New(cfg.Informers)},
 		{resourcequota.PluginName, quota},
 	}
 	chain := make([]admission.Interface, 0, len(plugins))

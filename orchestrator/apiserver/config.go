@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
@@ -13,9 +14,13 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/version"
 	apimachineryversion "k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/authentication/request/x509"
+	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -81,9 +86,17 @@ func advertiseAddress(cfg Config) net.IP {
 	return net.IPv4(127, 0, 0, 1)
 }
 
-// applyAuth authenticates clients by the certificates the cluster CA signed.
-// Authorization allows everything for now.
-func applyAuth(c *genericapiserver.RecommendedConfig, ca *pki.CA) error {
+// tokenCacheTTL is how long a bearer token that authenticated is believed
+// without checking it again, kube-apiserver's default: a token whose pod or
+// ServiceAccount is deleted stops working at most this long after.
+const tokenCacheTTL = 10 * time.Second
+
+// applyAuth authenticates clients by the certificates the cluster CA signed and
+// by the service account tokens tokens accepts, for the API server's audiences;
+// both add the group system:authenticated. A request with neither is
+// anonymous, but one whose credentials fail is refused (401), not taken as
+// anonymous. Authorization allows everything for now.
+func applyAuth(c *genericapiserver.RecommendedConfig, ca *pki.CA, tokens authenticator.Token, audiences []string) error {
 	clientCA, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", ca.CertFile)
 	if err != nil {
 		return fmt.Errorf("loading the client CA: %w", err)
@@ -91,8 +104,12 @@ func applyAuth(c *genericapiserver.RecommendedConfig, ca *pki.CA) error {
 	if err := c.Authentication.ApplyClientCert(clientCA, c.SecureServing); err != nil {
 		return err
 	}
-	c.Authentication.Authenticator = union.New(
-		newCertCache(x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion)),
+	c.Authentication.APIAudiences = audiences
+	c.Authentication.Authenticator = union.NewFailOnError(
+		group.NewAuthenticatedGroupAdder(union.New(
+			newCertCache(x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion)),
+			bearertoken.New(tokencache.New(tokens, false, tokenCacheTTL, 0)),
+		)),
 		anonymous.NewAuthenticator(nil),
 	)
 	c.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()

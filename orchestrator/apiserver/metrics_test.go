@@ -84,11 +84,15 @@ func TestResourceMetricsAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := m.MetricsV1beta1()
-	// The server's informers see new objects shortly after they are written.
+	// The server's informers see new objects shortly after they are written:
+	// wait for the last pod written, in kube-system.
 	var pods *metricsv1beta1.PodMetricsList
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		pods, err = api.PodMetricses("default").List(ctx, metav1.ListOptions{})
+		_, err = api.PodMetricses("kube-system").Get(ctx, "dns", metav1.GetOptions{})
+		if err == nil {
+			pods, err = api.PodMetricses("default").List(ctx, metav1.ListOptions{})
+		}
 		if err == nil && len(pods.Items) == 3 || time.Now().After(deadline) {
 			break
 		}

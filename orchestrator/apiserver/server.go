@@ -2,10 +2,10 @@
 // server of k8s.io/apiserver serving the built-in resources of package registry and,
 // in the same server, CustomResourceDefinitions and the custom resources they define
 // (k8s.io/apiextensions-apiserver), over etcd, and the resource metrics API
-// (metrics.k8s.io) from the usage it is given, behind TLS, authentication,
-// admission and OpenAPI. It owns the server's lifecycle and the objects every
-// cluster starts with. It must not run controllers: they are clients of the API
-// like any other.
+// (metrics.k8s.io) from the usage it is given, behind TLS, authentication (client
+// certificates and the service account tokens it issues), admission and OpenAPI.
+// It owns the server's lifecycle and the objects every cluster starts with. It
+// must not run controllers: they are clients of the API like any other.
 package apiserver
 
 import (
@@ -32,6 +32,7 @@ import (
 	"berth.dev/berth/orchestrator/apis"
 	"berth.dev/berth/orchestrator/pki"
 	"berth.dev/berth/orchestrator/registry"
+	"berth.dev/berth/orchestrator/satoken"
 )
 
 // Config is what the API server needs.
@@ -42,7 +43,8 @@ type Config struct {
 	// AdvertiseAddress is the address other components and the kubernetes Service's
 	// endpoints use to reach the server (see advertiseAddress for the default).
 	AdvertiseAddress net.IP
-	// CA issues the serving certificate and verifies client certificates.
+	// CA issues the serving certificate and verifies client certificates; its
+	// directory keeps the key that signs service account tokens.
 	CA *pki.CA
 	// EtcdEndpoints reach the store.
 	EtcdEndpoints []string
@@ -89,11 +91,59 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := applyServing(generic, cfg); err != nil {
 		return nil, err
 	}
-	if err := applyAuth(generic, cfg.CA); err != nil {
-		return nil, err
-	}
 	etcdOpts, err := applyStorage(generic, scheme, codecs, cfg.EtcdEndpoints)
 	if err != nil {
+		return nil, err
+	}
+	tokenConfig, err := serviceAccountTokens(cfg.CA)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := satoken.NewIssuer(tokenConfig)
+	if err != nil {
+		return nil, err
+	}
+
+	etcdClient, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 20 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to etcd at %v: %w", cfg.EtcdEndpoints, err)
+	}
+	built := false
+	defer func() {
+		if !built {
+			etcdClient.Close()
+		}
+	}()
+
+	// The storage comes before authentication, which checks service account
+	// tokens against the objects they name.
+	registryConfig := registry.Config{
+		Scheme:      scheme,
+		RESTOptions: generic.RESTOptionsGetter,
+		Etcd:        etcdClient,
+		ServiceCIDR: cfg.ServiceCIDR,
+		NodePorts:   cfg.NodePorts,
+		Kubelets:    cfg.Kubelets,
+		Tokens:      issuer,
+	}
+	if cfg.Kubelets == nil {
+		if registryConfig.KubeletTransport, err = kubeletTransport(cfg.CA); err != nil {
+			return nil, err
+		}
+	}
+	storage, err := registry.New(registryConfig)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := storage.TokenObjects()
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := satoken.NewAuthenticator(tokenConfig, objects)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyAuth(generic, cfg.CA, tokens, issuer.Audiences()); err != nil {
 		return nil, err
 	}
 	metricsScheme, err := newMetricsScheme()
@@ -137,29 +187,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("creating the API server: %w", err)
 	}
 	server := crdServer.GenericAPIServer
-
-	etcdClient, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 20 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to etcd at %v: %w", cfg.EtcdEndpoints, err)
-	}
 	server.AddPreShutdownHookOrDie("close-etcd-allocations-client", etcdClient.Close)
-	registryConfig := registry.Config{
-		Scheme:      scheme,
-		RESTOptions: generic.RESTOptionsGetter,
-		Etcd:        etcdClient,
-		ServiceCIDR: cfg.ServiceCIDR,
-		NodePorts:   cfg.NodePorts,
-		Kubelets:    cfg.Kubelets,
-	}
-	if cfg.Kubelets == nil {
-		if registryConfig.KubeletTransport, err = kubeletTransport(cfg.CA); err != nil {
-			return nil, err
-		}
-	}
-	storage, err := registry.New(registryConfig)
-	if err != nil {
-		return nil, err
-	}
+	built = true
+
 	if err := installGroups(server, scheme, codecs, storage); err != nil {
 		return nil, err
 	}
@@ -178,6 +208,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	crdGroups := newCRDGroupDiscovery(crdServer.Informers.Apiextensions().V1().CustomResourceDefinitions(), server.DiscoveryGroupManager)
 	server.AddPostStartHookOrDie("berth-crd-group-discovery", crdGroups.run)
 	return &Server{generic: server, Loopback: generic.LoopbackClientConfig}, nil
+}
+
+// serviceAccountTokens configures the service account tokens the server issues
+// and accepts: upstream's issuer and audience, signed with the key kept with
+// the CA (created there on first start).
+func serviceAccountTokens(ca *pki.CA) (satoken.Config, error) {
+	key, err := ca.ServiceAccountKey()
+	if err != nil {
+		return satoken.Config{}, fmt.Errorf("loading the service account signing key: %w", err)
+	}
+	return satoken.Config{Issuer: satoken.DefaultIssuer, Key: key}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully.

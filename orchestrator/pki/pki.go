@@ -1,8 +1,9 @@
 // Package pki owns the cluster's certificate authority and the certificates it
 // issues: the API server's serving certificate and client certificates for users and
-// components. Everything is kept as PEM files under one directory, created on first
-// use and reused afterwards. It must not decide who may do what: that is
-// authorization's job.
+// components; and, next to them, the key that signs service account tokens.
+// Everything is kept as PEM files under one directory, created on first use and
+// reused afterwards. It must not decide who may do what: that is authorization's
+// job.
 package pki
 
 import (

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,6 +17,8 @@ import (
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	netutils "k8s.io/utils/net"
+
+	"berth.dev/berth/orchestrator/satoken"
 )
 
 // Config is what the storage of the built-in resources needs.
@@ -38,6 +41,9 @@ type Config struct {
 	// certificate) when Kubelets is nil; nil leaves those subresources
 	// answering 503.
 	KubeletTransport http.RoundTripper
+	// Tokens issues service account tokens (serviceaccounts/token); nil
+	// leaves that subresource out.
+	Tokens *satoken.Issuer
 }
 
 // Storage is the REST storage of every built-in resource and subresource, by group
@@ -96,6 +102,16 @@ func New(cfg Config) (Storage, error) {
 	core["pods/exec"] = &ExecREST{onNode}
 	core["pods/attach"] = &AttachREST{onNode}
 	core["pods/portforward"] = &PortForwardREST{onNode}
+
+	if cfg.Tokens != nil {
+		core["serviceaccounts/token"] = &TokenREST{issuer: cfg.Tokens, objects: storeObjects{
+			accounts: stores[corev1.Resource("serviceaccounts")],
+			pods:     pods,
+			secrets:  stores[corev1.Resource("secrets")],
+			nodes:    stores[corev1.Resource("nodes")],
+		}}
+	}
+	out[authenticationv1.SchemeGroupVersion] = map[string]rest.Storage{"selfsubjectreviews": &SelfSubjectReviewREST{}}
 
 	namespaces := stores[corev1.Resource("namespaces")]
 	namespaces.ShouldDeleteDuringUpdate = namespaceFinalized

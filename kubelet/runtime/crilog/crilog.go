@@ -4,8 +4,10 @@
 //	2026-11-23T21:40:02.123456789Z stdout F message
 //
 // where the tag is F for a full line and P for a piece of a line longer than
-// the record limit. It owns the file and its size-based rotation; it must not
-// know about containers, pods or where its input comes from.
+// the record limit. It owns the file and its size-based rotation, and reading
+// it back as kubectl logs shows it (Read: rotated files included, pieces joined,
+// tail, since, follow); it must not know about containers, pods, where its
+// input comes from or where its output goes.
 package crilog
 
 import (

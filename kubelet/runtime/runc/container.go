@@ -221,10 +221,15 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 	}
 	if grace > 0 {
 		if err := r.KillContainer(ctx, id, unix.SIGTERM); err != nil {
-			if errors.Is(err, runtime.ErrNotRunning) {
-				return nil
+			if !errors.Is(err, runtime.ErrNotRunning) {
+				return err
 			}
-			return err
+			select {
+			case <-c.exited:
+				return nil
+			default: // see below: libcontainer lost track of the process
+				signalAll(c.cg, unix.SIGTERM)
+			}
 		}
 		t := time.NewTimer(grace)
 		defer t.Stop()
@@ -239,11 +244,22 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 	if err := r.KillContainer(ctx, id, unix.SIGKILL); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
 		return err
 	}
-	select {
-	case <-c.exited:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stopping container %s: %w", id, ctx.Err())
+	// libcontainer refuses to signal a process it cannot prove is the
+	// container's init (it then says "not running"); the container's cgroup
+	// holds its processes and nothing else, so a process still alive after
+	// SIGKILL is killed through it.
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for {
+		select {
+		case <-c.exited:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stopping container %s: %w", id, ctx.Err())
+		case <-retry.C:
+			r.log.WarnContext(ctx, "container survived SIGKILL, killing its cgroup's processes", "container", id)
+			signalAll(c.cg, unix.SIGKILL)
+		}
 	}
 }
 
@@ -371,10 +387,15 @@ func (r *Runtime) finish(c *container, exit runtime.ExitStatus) {
 // destroyCgroup kills whatever runs in cg and removes it, for a container
 // whose libcontainer state is gone.
 func destroyCgroup(cg cgroups.Manager) error {
+	signalAll(cg, unix.SIGKILL)
+	return cg.Destroy()
+}
+
+// signalAll sends sig to every process in cg.
+func signalAll(cg cgroups.Manager, sig unix.Signal) {
 	if pids, err := cg.GetAllPids(); err == nil {
 		for _, pid := range pids {
-			_ = unix.Kill(pid, unix.SIGKILL)
+			_ = unix.Kill(pid, sig)
 		}
 	}
-	return cg.Destroy()
 }

@@ -72,6 +72,10 @@ func (r *Runtime) RunSandbox(ctx context.Context, spec runtime.SandboxSpec) (_ r
 	}
 
 	flags := uintptr(unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	hostname := spec.Hostname
+	if spec.HostNetwork {
+		flags, hostname = unix.CLONE_NEWIPC, ""
+	}
 	if spec.ShareProcessNamespace {
 		flags |= unix.CLONE_NEWPID
 	}
@@ -80,9 +84,9 @@ func (r *Runtime) RunSandbox(ctx context.Context, spec runtime.SandboxSpec) (_ r
 		return fail(err)
 	}
 	defer ready.Close()
-	cmd := exec.Command("/proc/self/exe", pauseArg, spec.Hostname)
+	cmd := exec.Command("/proc/self/exe", pauseArg, hostname)
 	cmd.Args[0] = os.Args[0]
-	cmd.Env = []string{"GOMAXPROCS=1"}
+	cmd.Env = []string{pauseEnv + "=" + hostname} // see pause_linux.go
 	cmd.Stdout = readyW
 	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: flags, Setsid: true}
 	err = cmd.Start()

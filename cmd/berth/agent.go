@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"berth.dev/berth/kubelet/agent"
+	"berth.dev/berth/orchestrator/apiserver"
+	"berth.dev/berth/orchestrator/pki"
+	"berth.dev/berth/orchestrator/version"
+)
+
+// agentOptions configure the node agent that `berth server` runs beside the
+// control plane.
+type agentOptions struct {
+	disableAgent bool
+	nodeName     string
+	kubeletPort  int
+	cgroupRoot   string
+	registries   string
+}
+
+func (o *agentOptions) addFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.disableAgent, "disable-agent", false, "do not run the agent (the kubelet) in this process: no pods run on this machine")
+	f.StringVar(&o.nodeName, "node-name", "", "name of this machine's Node (default: the host name)")
+	f.IntVar(&o.kubeletPort, "kubelet-port", 10250, "port of the kubelet's HTTPS server (logs, exec, port-forward); 0 picks a free one")
+	f.StringVar(&o.cgroupRoot, "cgroup-root", "/berth", "cgroup under which the pods' cgroups are created")
+	f.StringVar(&o.registries, "registries", "", "mirrors and credentials for image pulls, in k3s's registries.yaml format (default DATA-DIR/registries.yaml, if present)")
+}
+
+// agentDir is where the agent of a server or agent with dataDir keeps its
+// images, pods, logs and volumes.
+func agentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }
+
+// startAgent runs the node agent against the API until ctx ends.
+func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir string, o agentOptions) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("the agent runs containers and needs root: run berth server as root, or pass --disable-agent to run the control plane only")
+	}
+	if o.kubeletPort < 0 || o.kubeletPort > 65535 {
+		return fmt.Errorf("--kubelet-port %d is out of range 0-65535", o.kubeletPort)
+	}
+	name := o.nodeName
+	if name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("finding the node name (give --node-name): %w", err)
+		}
+		name = host
+	}
+	registries, err := loadRegistries(dataDir, o.registries)
+	if err != nil {
+		return fmt.Errorf("--registries: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	kubeletTLS := func(ips []net.IP, names []string) (*tls.Config, error) {
+		return ca.ServingTLS(pki.Leaf{Name: "kubelet", CommonName: "kubelet-" + name, DNSNames: names, IPs: ips, Server: true})
+	}
+	dir := agentDir(dataDir)
+	cfg := agent.Config{
+		Client:         client,
+		NodeName:       name,
+		Dir:            dir,
+		RuntimeDir:     filepath.Join(dir, "runtime"),
+		CgroupRoot:     o.cgroupRoot,
+		Registries:     registries,
+		KubeletPort:    o.kubeletPort,
+		KubeletTLS:     kubeletTLS,
+		KubeletClients: []string{apiserver.KubeletClientName},
+		Labels:         map[string]string{"node-role.kubernetes.io/control-plane": "true"},
+		KubeletVersion: version.Kubernetes(),
+		Version:        version.Berth,
+		DefaultStorage: true,
+	}
+	go func() {
+		if err := agent.Run(ctx, cfg); err != nil {
+			slog.Error("agent stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func newKillAllCommand() *cobra.Command {
+	var dataDir, cgroupRoot string
+	cmd := &cobra.Command{
+		Use:   "killall",
+		Short: "Stop every container this machine's agent runs and unmount its file systems",
+		Long: `Stop every container and pod sandbox the agent of a berth server (or agent)
+with --data-dir DIR runs, remove their cgroups and unmount the volumes and root
+file systems under DIR, as k3s-killall.sh does. Containers outlive berth server
+by design (a restarted server re-adopts them); run this after stopping it to end
+them too. The cluster's state is kept: the next start runs the pods again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			return agent.KillAll(agentDir(dir), cgroupRoot)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/berth", "the data directory of the server or agent")
+	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "/berth", "the cgroup root of the server or agent")
+	return cmd
+}

@@ -1,0 +1,261 @@
+// Package agent assembles berth's node agent, the real kubelet: the image
+// store, the libcontainer runtime, volumes, the pod sync, the kubelet server,
+// the Node's registration and heartbeat, and the local-path provisioner, all
+// talking to the cluster through one API client.
+//
+// It owns the wiring and the on-disk layout under the agent's directory; the
+// parts own their behaviour. It must not import the API server or anything
+// under orchestrator: `berth server` runs it in-process with a loopback
+// client, `berth agent` on other machines with a remote one.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+
+	"berth.dev/berth/kubelet/envvars"
+	"berth.dev/berth/kubelet/images"
+	"berth.dev/berth/kubelet/localpath"
+	"berth.dev/berth/kubelet/nodestatus"
+	"berth.dev/berth/kubelet/pods"
+	"berth.dev/berth/kubelet/runtime/runc"
+	"berth.dev/berth/kubelet/server"
+	"berth.dev/berth/kubelet/volume"
+)
+
+// Directories under Config.Dir.
+const (
+	imagesDir  = "images"
+	podsDir    = "pods"
+	logsDir    = "logs"
+	storageDir = "storage"
+)
+
+// ImagesDir is where an agent with directory dir keeps its image store, so
+// that `berth image` can work on it beside a running agent.
+func ImagesDir(dir string) string { return filepath.Join(dir, imagesDir) }
+
+// Config configures an agent.
+type Config struct {
+	Client   kubernetes.Interface
+	NodeName string
+	// Dir holds the agent's images, pod files, logs and local volumes.
+	Dir string
+	// RuntimeDir holds the runtime's state; it must outlive the process for
+	// containers to be re-adopted after a restart.
+	RuntimeDir string
+	// CgroupRoot is the cgroup under which every pod's cgroup goes.
+	CgroupRoot string
+	Registries images.Registries
+	// KubeletPort is where the kubelet server listens, on every address
+	// (10250; 0 picks a free port). KubeletTLS returns its TLS configuration
+	// for the node's addresses: a serving certificate for them and the CA of
+	// the API server's client certificate, whose common name must be one of
+	// KubeletClients.
+	KubeletPort    int
+	KubeletTLS     func(ips []net.IP, names []string) (*tls.Config, error)
+	KubeletClients []string
+	// Addresses are the node's; detected when empty.
+	Addresses []corev1.NodeAddress
+	// ClusterDNS and ClusterDomain configure pods' resolvers.
+	ClusterDNS    []string
+	ClusterDomain string
+	// Labels are added to the Node's.
+	Labels map[string]string
+	// KubeletVersion is the Kubernetes version the node reports; Version
+	// berth's, in the container runtime version.
+	KubeletVersion, Version string
+	// DefaultStorage makes this node's local-path provisioner serve claims
+	// that no scheduler placed yet (the all-in-one server's node).
+	DefaultStorage bool
+	Log            *slog.Logger
+}
+
+// Run runs the agent until ctx ends. Containers keep running after it
+// returns; the next Run re-adopts them.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Client == nil || cfg.NodeName == "" || cfg.Dir == "" || cfg.RuntimeDir == "" || cfg.CgroupRoot == "" {
+		return errors.New("agent: client, node name, directory, runtime directory and cgroup root are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	log := cfg.Log.With("node", cfg.NodeName)
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	rt, err := runc.New(ctx, runc.Config{Root: cfg.RuntimeDir, CgroupParent: cfg.CgroupRoot, Logger: log})
+	if err != nil {
+		return fmt.Errorf("agent: starting the container runtime: %w", err)
+	}
+	defer rt.Close()
+	store, err := images.New(images.Config{Root: ImagesDir(dir), Registries: cfg.Registries})
+	if err != nil {
+		return fmt.Errorf("agent: opening the image store: %w", err)
+	}
+
+	facts, err := nodestatus.LocalHost{}.Facts(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("agent: reading the host's facts: %w", err)
+	}
+	_, allocatable := nodestatus.Resources(facts, nodestatus.DefaultMaxPods)
+	hostIPs := []string{facts.InternalIP}
+	if len(cfg.Addresses) > 0 {
+		hostIPs = nil
+		for _, a := range cfg.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				hostIPs = append(hostIPs, a.Address)
+			}
+		}
+	}
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	nodeRecorder := recorder
+
+	shared := informers.NewSharedInformerFactory(cfg.Client, 0)
+	onNode := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
+	}))
+	configMaps, secrets := shared.Core().V1().ConfigMaps().Lister(), shared.Core().V1().Secrets().Lister()
+	volumes, err := volume.NewManager(volume.Config{
+		PodsDir: filepath.Join(dir, podsDir),
+		Objects: volume.Listers{
+			ConfigMapLister: configMaps,
+			SecretLister:    secrets,
+			ClaimLister:     shared.Core().V1().PersistentVolumeClaims().Lister(),
+			VolumeLister:    shared.Core().V1().PersistentVolumes().Lister(),
+		},
+		Tokens:          volume.ClientTokens{Client: cfg.Client},
+		NodeAllocatable: allocatable,
+		Tmpfs:           true,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	env := envvars.NewBuilder(envvars.Listers{
+		ConfigMapLister: configMaps,
+		SecretLister:    secrets,
+		ServiceLister:   shared.Core().V1().Services().Lister(),
+	}, recorder)
+
+	kubelet, err := pods.New(pods.Config{
+		Client:          cfg.Client,
+		NodeName:        cfg.NodeName,
+		Runtime:         rt,
+		Images:          store,
+		Volumes:         volumes,
+		Env:             env,
+		Secrets:         secrets,
+		Recorder:        recorder,
+		PodsDir:         filepath.Join(dir, podsDir),
+		LogsDir:         filepath.Join(dir, logsDir),
+		HostIPs:         hostIPs,
+		NodeAllocatable: allocatable,
+		ClusterDNS:      cfg.ClusterDNS,
+		ClusterDomain:   cfg.ClusterDomain,
+		KubeVersion:     cfg.KubeletVersion,
+		Log:             log,
+	}, onNode.Core().V1().Pods())
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	certIPs := []net.IP{net.IPv4(127, 0, 0, 1)}
+	for _, ip := range hostIPs {
+		if parsed := net.ParseIP(ip); parsed != nil {
+			certIPs = append(certIPs, parsed)
+		}
+	}
+	kubeletTLS, err := cfg.KubeletTLS(certIPs, []string{cfg.NodeName, "localhost"})
+	if err != nil {
+		return fmt.Errorf("agent: the kubelet's certificate: %w", err)
+	}
+	srv, err := server.New(server.Config{Addr: net.JoinHostPort("", strconv.Itoa(cfg.KubeletPort)), TLS: kubeletTLS, ClientNames: cfg.KubeletClients, Runtime: kubelet, Log: log})
+	if err != nil {
+		return fmt.Errorf("agent: kubelet server: %w", err)
+	}
+	node, err := nodestatus.New(nodestatus.Config{
+		Client:                  cfg.Client,
+		NodeName:                cfg.NodeName,
+		Addresses:               cfg.Addresses,
+		KubeletPort:             int32(srv.Addr().Port),
+		Labels:                  cfg.Labels,
+		KubeletVersion:          cfg.KubeletVersion,
+		ContainerRuntimeVersion: "berth://" + cfg.Version,
+		FSPath:                  dir,
+		Recorder:                nodeRecorder,
+		Log:                     log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
+	provisioner, err := localpath.New(localpath.Config{
+		Client:   cfg.Client,
+		NodeName: cfg.NodeName,
+		Dir:      filepath.Join(dir, storageDir),
+		Default:  cfg.DefaultStorage,
+		Log:      log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
+	if cfg.DefaultStorage {
+		if err := localpath.EnsureStorageClass(ctx, cfg.Client); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+	}
+	shared.Start(ctx.Done())
+	onNode.Start(ctx.Done())
+	gc := &imageGC{store: store, pods: onNode.Core().V1().Pods().Lister(), log: log}
+	errs := make(chan error, 5)
+	run := func(name string, f func(context.Context) error) {
+		go func() {
+			err := f(ctx)
+			if err != nil && ctx.Err() == nil {
+				err = fmt.Errorf("agent: %s: %w", name, err)
+			} else {
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	run("node status", node.Run)
+	run("kubelet server", srv.Run)
+	run("local-path provisioner", provisioner.Run)
+	run("pod sync", kubelet.Run)
+	run("image garbage collection", gc.run)
+	log.Info("agent started", "kubelet", srv.Addr().String())
+	var first error
+	for range cap(errs) {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	shared.Shutdown()
+	onNode.Shutdown()
+	return first
+}
