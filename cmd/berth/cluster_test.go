@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"berth.dev/berth/kubelet/agent"
 	"berth.dev/berth/kubelet/runtime/runc"
 )
 
@@ -253,9 +252,13 @@ func (c *cluster) stop() {
 		c.etcd.signal(syscall.SIGTERM)
 	}
 	if c.cgroupRoot != "" {
-		// Containers outlive the agent by design: end them here.
-		if err := agent.KillAll(c.dir, c.cgroupRoot); err != nil {
-			fmt.Fprintln(os.Stderr, "cleaning up the test node:", err)
+		// Containers outlive the agent by design: end them here, with
+		// berth killall in a process of its own (in the host's mount
+		// namespace whatever this one's threads did).
+		cmd := exec.Command(os.Args[0], "killall", "--data-dir", c.dir, "--cgroup-root", c.cgroupRoot)
+		cmd.Env = append(os.Environ(), roleEnv+"=berth")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "cleaning up the test node: %v\n%s", err, out)
 		}
 	}
 	os.RemoveAll(c.dir)

@@ -251,6 +251,10 @@ func TestKubeletRestartKeepsContainers(t *testing.T) {
 	if got := c.kubectl(t, "logs", "-n", ns, "keeper"); got != "up\n" {
 		t.Fatalf("logs after the restart: %q", got)
 	}
+	stamped := c.kubectl(t, "logs", "-n", ns, "keeper", "--timestamps", "--tail", "1")
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z up\n$`).MatchString(stamped) {
+		t.Fatalf("logs --timestamps --tail 1: %q", stamped)
+	}
 }
 
 // TestKubeletChartServesHTTP installs a chart whose Deployment runs the hello
@@ -332,6 +336,21 @@ func TestKubeletExec(t *testing.T) {
 	}
 	if got := c.kubectl(t, "exec", "-n", ns, "shell", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/namespace"); got != ns {
 		t.Fatalf("service account namespace file: %q", got)
+	}
+
+	// kubectl cp goes through exec and tar, both ways.
+	local := filepath.Join(t.TempDir(), "note.txt")
+	if err := os.WriteFile(local, []byte("copied\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.kubectl(t, "cp", local, ns+"/shell:/tmp/note.txt")
+	if got := c.kubectl(t, "exec", "-n", ns, "shell", "--", "cat", "/tmp/note.txt"); got != "copied\n" {
+		t.Fatalf("file copied in: %q", got)
+	}
+	back := filepath.Join(t.TempDir(), "back.txt")
+	c.kubectl(t, "cp", ns+"/shell:/tmp/note.txt", back)
+	if got, err := os.ReadFile(back); err != nil || string(got) != "copied\n" {
+		t.Fatalf("file copied out: %q %v", got, err)
 	}
 }
 
@@ -622,4 +641,26 @@ func TestKubeletNode(t *testing.T) {
 	if lease := c.kubectl(t, "get", "lease", "-n", "kube-node-lease", name, "-o", "jsonpath={.spec.holderIdentity} {.spec.leaseDurationSeconds}"); lease != name+" 40" {
 		t.Errorf("node lease: %q", lease)
 	}
+}
+
+// TestKubeletImageChange: a new image on a running pod restarts its
+// container with it, as upstream does whatever the restart policy.
+func TestKubeletImageChange(t *testing.T) {
+	t.Parallel()
+	c := node.getNode(t)
+	ns := c.namespace(t)
+	c.berth(t, "image", "import", "--data-dir", c.dir, "--name", "berth.dev/test/busybox:2", filepath.Join(c.dir, "image-layouts", "busybox"))
+	// sleep, as PID 1, ignores SIGTERM: a short grace period keeps the test short.
+	c.kubectl(t, "run", "-n", ns, "box", "--image", busyboxImage, "--image-pull-policy", "Never", "--restart", "Never",
+		"--overrides", `{"spec":{"terminationGracePeriodSeconds":1}}`, "--", "sleep", "3600")
+	waitPod(t, c, ns, "box", time.Minute, "Ready", podReady)
+	c.kubectl(t, "set", "image", "-n", ns, "pod/box", "box=berth.dev/test/busybox:2")
+	pod := waitPod(t, c, ns, "box", time.Minute, "running the new image", func(p *corev1.Pod) bool {
+		cs := containerStatus(p, "box")
+		return cs != nil && cs.Image == "berth.dev/test/busybox:2" && cs.RestartCount == 1 && cs.State.Running != nil
+	})
+	if pod.Status.Phase != corev1.PodRunning {
+		t.Errorf("phase %s, want Running", pod.Status.Phase)
+	}
+	waitEvent(t, c, ns, "box", "Killing: Container box definition changed, will be restarted", 10*time.Second)
 }

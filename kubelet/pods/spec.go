@@ -67,6 +67,7 @@ func (k *Kubelet) containerSpec(pod *corev1.Pod, c *corev1.Container, img images
 	}
 	labels := podLabels(pod)
 	labels[labelContainer] = c.Name
+	labels[labelSpecImage] = c.Image
 	labels[labelTermination] = k.terminationLogPath(pod.UID, c.Name, attempt)
 	return runtime.ContainerSpec{
 		Name:            c.Name,

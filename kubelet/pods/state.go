@@ -22,6 +22,7 @@ const (
 	labelContainer    = "io.kubernetes.container.name"
 	labelImageID      = "berth.dev/image-id"
 	labelImageRef     = "berth.dev/image-ref"
+	labelSpecImage    = "berth.dev/spec-image" // the container's spec.image, to see it change
 	labelRootfs       = "berth.dev/rootfs"
 	labelTermination  = "berth.dev/termination-message"
 )

@@ -132,6 +132,13 @@ func (k *Kubelet) syncPod(ctx context.Context, w *worker, pod *corev1.Pod) time.
 		case cs.current == nil:
 			done = false
 			next = soonest(next, k.startWithBackoff(ctx, w, pod, c, paths, false))
+		case running(cs.current) && definitionChanged(cs.current, c):
+			// A new image (the one field of a running container that can
+			// change) restarts it whatever the restart policy, as upstream.
+			done = false
+			k.containerEvent(pod, c.Name, corev1.EventTypeNormal, reasonKilling, "Container %s definition changed, will be restarted", c.Name)
+			k.stopContainer(ctx, w, pod, c, cs.current, k.gracePeriod(pod))
+			next = soonest(next, k.startContainer(ctx, w, pod, c, paths, false))
 		case running(cs.current):
 			done = false
 		case shouldRestart(pod.Spec.RestartPolicy, cs.current.Exit.Code):
@@ -246,6 +253,13 @@ func probeOf(c *corev1.Container, kind string) *corev1.Probe {
 		return c.StartupProbe
 	}
 	return c.LivenessProbe
+}
+
+// definitionChanged reports whether a container was made from another spec
+// image than c names now.
+func definitionChanged(ctr *runtime.Container, c *corev1.Container) bool {
+	image, ok := ctr.Spec.Labels[labelSpecImage]
+	return ok && image != c.Image
 }
 
 func shouldRestart(policy corev1.RestartPolicy, code int) bool {

@@ -2,11 +2,9 @@ package daemonset
 
 import (
 	"slices"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 )
 
@@ -113,70 +111,9 @@ func tolerated(tolerations []corev1.Toleration, t *corev1.Taint) bool {
 }
 
 // matchesSelector reports whether node satisfies spec's nodeSelector and
-// required node affinity.
+// required node affinity (terms ORed, everything within a term ANDed; a
+// malformed term matches no node).
 func matchesSelector(spec *corev1.PodSpec, node *corev1.Node) bool {
-	if !labels.SelectorFromSet(spec.NodeSelector).Matches(labels.Set(node.Labels)) {
-		return false
-	}
-	a := spec.Affinity
-	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
-		return true
-	}
-	// Terms are ORed; within a term everything is ANDed.
-	return slices.ContainsFunc(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms,
-		func(t corev1.NodeSelectorTerm) bool { return termMatches(&t, node) })
-}
-
-var operators = map[corev1.NodeSelectorOperator]selection.Operator{
-	corev1.NodeSelectorOpIn:           selection.In,
-	corev1.NodeSelectorOpNotIn:        selection.NotIn,
-	corev1.NodeSelectorOpExists:       selection.Exists,
-	corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist,
-	corev1.NodeSelectorOpGt:           selection.GreaterThan,
-	corev1.NodeSelectorOpLt:           selection.LessThan,
-}
-
-// termMatches reports whether node satisfies a node selector term. A term
-// that names nothing, or cannot be parsed, matches no node, as upstream.
-func termMatches(t *corev1.NodeSelectorTerm, node *corev1.Node) bool {
-	if len(t.MatchExpressions) == 0 && len(t.MatchFields) == 0 {
-		return false
-	}
-	for _, e := range t.MatchExpressions {
-		op, ok := operators[e.Operator]
-		if !ok {
-			return false
-		}
-		if op == selection.GreaterThan || op == selection.LessThan {
-			if len(e.Values) != 1 {
-				return false
-			}
-			if _, err := strconv.ParseInt(e.Values[0], 10, 64); err != nil {
-				return false
-			}
-		}
-		r, err := labels.NewRequirement(e.Key, op, e.Values)
-		if err != nil || !r.Matches(labels.Set(node.Labels)) {
-			return false
-		}
-	}
-	for _, f := range t.MatchFields {
-		if f.Key != nodeNameField {
-			return false
-		}
-		in := slices.Contains(f.Values, node.Name)
-		switch f.Operator {
-		case corev1.NodeSelectorOpIn:
-			if !in {
-				return false
-			}
-		case corev1.NodeSelectorOpNotIn:
-			if in {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
+	ok, err := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec}).Match(node)
+	return err == nil && ok
 }

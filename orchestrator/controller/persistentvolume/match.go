@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 )
 
 // annBetaClass named a claim's or a volume's class before storageClassName
@@ -173,60 +172,14 @@ func bestMatch(claim *corev1.PersistentVolumeClaim, volumes []*corev1.Persistent
 	return candidates[0], nil
 }
 
-var selectorOperators = map[corev1.NodeSelectorOperator]selection.Operator{
-	corev1.NodeSelectorOpIn:           selection.In,
-	corev1.NodeSelectorOpNotIn:        selection.NotIn,
-	corev1.NodeSelectorOpExists:       selection.Exists,
-	corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist,
-	corev1.NodeSelectorOpGt:           selection.GreaterThan,
-	corev1.NodeSelectorOpLt:           selection.LessThan,
-}
-
 // nodeAffinityAdmits reports whether a volume may be used on node: it has no
 // required node affinity, or one of its terms (ORed) holds for the node's labels
-// and name.
+// and name. A malformed term holds for no node.
 func nodeAffinityAdmits(pv *corev1.PersistentVolume, node *corev1.Node) bool {
 	na := pv.Spec.NodeAffinity
 	if na == nil || na.Required == nil {
 		return true
 	}
-	return slices.ContainsFunc(na.Required.NodeSelectorTerms, func(t corev1.NodeSelectorTerm) bool { return termHolds(t, node) })
-}
-
-// termHolds reports whether every requirement of a node selector term holds for
-// node. An empty or malformed term holds for no node.
-func termHolds(t corev1.NodeSelectorTerm, node *corev1.Node) bool {
-	if len(t.MatchExpressions) == 0 && len(t.MatchFields) == 0 {
-		return false
-	}
-	for _, e := range t.MatchExpressions {
-		op, ok := selectorOperators[e.Operator]
-		if !ok {
-			return false
-		}
-		if op == selection.GreaterThan || op == selection.LessThan {
-			if len(e.Values) != 1 {
-				return false
-			}
-			if _, err := strconv.ParseInt(e.Values[0], 10, 64); err != nil {
-				return false
-			}
-		}
-		r, err := labels.NewRequirement(e.Key, op, e.Values)
-		if err != nil || !r.Matches(labels.Set(node.Labels)) {
-			return false
-		}
-	}
-	for _, f := range t.MatchFields {
-		if f.Key != "metadata.name" {
-			return false
-		}
-		in := slices.Contains(f.Values, node.Name)
-		switch {
-		case f.Operator == corev1.NodeSelectorOpIn && in, f.Operator == corev1.NodeSelectorOpNotIn && !in:
-		default:
-			return false
-		}
-	}
-	return true
+	ok, err := corev1helpers.MatchNodeSelectorTerms(node, na.Required)
+	return err == nil && ok
 }
