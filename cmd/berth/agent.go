@@ -27,6 +27,7 @@ type agentOptions struct {
 	nodeName     string
 	kubeletPort  int
 	cgroupRoot   string
+	bridge       string
 	registries   string
 }
 
@@ -35,6 +36,7 @@ func (o *agentOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.nodeName, "node-name", "", "name of this machine's Node (default: the host name)")
 	f.IntVar(&o.kubeletPort, "kubelet-port", 10250, "port of the kubelet's HTTPS server (logs, exec, port-forward); 0 picks a free one")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "/berth", "cgroup under which the pods' cgroups are created")
+	f.StringVar(&o.bridge, "pod-bridge", "berth0", "name of the node's pod network bridge (and of its nftables table, berth-NAME)")
 	f.StringVar(&o.registries, "registries", "", "mirrors and credentials for image pulls, in k3s's registries.yaml format (default DATA-DIR/registries.yaml, if present)")
 }
 
@@ -43,7 +45,7 @@ func (o *agentOptions) addFlags(f *pflag.FlagSet) {
 func agentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }
 
 // startAgent runs the node agent against the API until ctx ends.
-func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir string, o agentOptions) error {
+func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir string, o agentOptions, clusterCIDRs, serviceCIDRs []*net.IPNet) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("the agent runs containers and needs root: run berth server as root, or pass --disable-agent to run the control plane only")
 	}
@@ -76,6 +78,9 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 		Dir:            dir,
 		RuntimeDir:     filepath.Join(dir, "runtime"),
 		CgroupRoot:     o.cgroupRoot,
+		Bridge:         o.bridge,
+		ClusterCIDRs:   clusterCIDRs,
+		ServiceCIDRs:   serviceCIDRs,
 		Registries:     registries,
 		KubeletPort:    o.kubeletPort,
 		KubeletTLS:     kubeletTLS,
@@ -94,13 +99,14 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 }
 
 func newKillAllCommand() *cobra.Command {
-	var dataDir, cgroupRoot string
+	var dataDir, cgroupRoot, bridge string
 	cmd := &cobra.Command{
 		Use:   "killall",
 		Short: "Stop every container this machine's agent runs and unmount its file systems",
 		Long: `Stop every container and pod sandbox the agent of a berth server (or agent)
 with --data-dir DIR runs, remove their cgroups and unmount the volumes and root
-file systems under DIR, as k3s-killall.sh does. Containers outlive berth server
+file systems under DIR, and remove the pod network's links and nftables
+table, as k3s-killall.sh does. Containers outlive berth server
 by design (a restarted server re-adopts them); run this after stopping it to end
 them too. The cluster's state is kept: the next start runs the pods again.`,
 		Args: cobra.NoArgs,
@@ -109,10 +115,11 @@ them too. The cluster's state is kept: the next start runs the pods again.`,
 			if err != nil {
 				return err
 			}
-			return agent.KillAll(agentDir(dir), cgroupRoot)
+			return agent.KillAll(agentDir(dir), cgroupRoot, bridge)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/berth", "the data directory of the server or agent")
 	cmd.Flags().StringVar(&cgroupRoot, "cgroup-root", "/berth", "the cgroup root of the server or agent")
+	cmd.Flags().StringVar(&bridge, "pod-bridge", "berth0", "the pod network bridge of the server or agent")
 	return cmd
 }

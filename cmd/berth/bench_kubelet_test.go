@@ -180,7 +180,7 @@ func runtimeFloor(b *testing.B, dataDir string, n int) []time.Duration {
 	}
 	defer func() {
 		rt.Close()
-		if err := agent.KillAll(dir, cgroup); err != nil {
+		if err := agent.KillAll(dir, cgroup, "berth-none"); err != nil {
 			b.Error(err)
 		}
 	}()

@@ -125,7 +125,9 @@ func watchBindings(b *testing.B, client kubernetes.Interface, pods int, deadline
 // deploymentAtScale times a Deployment of replicas pods to Available on 1,000
 // hollow nodes, then a rollout of it to a new image.
 func deploymentAtScale(b *testing.B, replicas int32) (available, rolled time.Duration) {
-	c, err := newCluster(clusterOptions{extraArgs: []string{"--hollow-nodes", "1000", "--hollow-pod-start-delay", "100ms"}})
+	// /26 node subnets: the default /16 cluster range holds 1,024 of them.
+	c, err := newCluster(clusterOptions{extraArgs: []string{"--hollow-nodes", "1000", "--hollow-pod-start-delay", "100ms",
+		"--node-cidr-mask-size-ipv4", "26"}})
 	if err != nil {
 		b.Fatal(err)
 	}

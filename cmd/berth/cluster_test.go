@@ -119,8 +119,9 @@ type cluster struct {
 	etcd       *process
 	config     *rest.Config
 	client     kubernetes.Interface
-	// cgroupRoot holds the pods of a cluster with an agent.
-	cgroupRoot string
+	// cgroupRoot holds the pods of a cluster with an agent, bridge is its
+	// pod network bridge.
+	cgroupRoot, bridge string
 }
 
 type clusterOptions struct {
@@ -144,8 +145,12 @@ func newCluster(opts clusterOptions) (*cluster, error) {
 	c := &cluster{dir: dir, port: port, kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}
 	c.args = []string{"server", "--data-dir", dir, "--port", strconv.Itoa(port), "--etcd-client-port", "0", "--etcd-peer-port", "0"}
 	if opts.agent {
-		c.cgroupRoot = fmt.Sprintf("/berth-test-%08x", rand.Uint32())
-		c.args = append(c.args, "--kubelet-port", "0", "--cgroup-root", c.cgroupRoot)
+		suffix := fmt.Sprintf("%08x", rand.Uint32())
+		c.cgroupRoot, c.bridge = "/berth-test-"+suffix, "bt"+suffix
+		// A pod range of its own, so that concurrent test clusters (and a
+		// berth on this machine) never route each other's pods.
+		c.args = append(c.args, "--kubelet-port", "0", "--cgroup-root", c.cgroupRoot, "--pod-bridge", c.bridge,
+			"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 200+rand.IntN(50)))
 	} else {
 		c.args = append(c.args, "--disable-agent")
 	}
@@ -255,7 +260,7 @@ func (c *cluster) stop() {
 		// Containers outlive the agent by design: end them here, with
 		// berth killall in a process of its own (in the host's mount
 		// namespace whatever this one's threads did).
-		cmd := exec.Command(os.Args[0], "killall", "--data-dir", c.dir, "--cgroup-root", c.cgroupRoot)
+		cmd := exec.Command(os.Args[0], "killall", "--data-dir", c.dir, "--cgroup-root", c.cgroupRoot, "--pod-bridge", c.bridge)
 		cmd.Env = append(os.Environ(), roleEnv+"=berth")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "cleaning up the test node: %v\n%s", err, out)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/garbagecollector"
 	"berth.dev/berth/orchestrator/controller/job"
 	"berth.dev/berth/orchestrator/controller/namespace"
+	"berth.dev/berth/orchestrator/controller/nodeipam"
 	"berth.dev/berth/orchestrator/controller/nodelifecycle"
 	"berth.dev/berth/orchestrator/controller/persistentvolume"
 	"berth.dev/berth/orchestrator/controller/podautoscaler"
@@ -44,6 +47,11 @@ type controllerSettings struct {
 	nodeMonitorGracePeriod time.Duration
 	hpaSyncPeriod          time.Duration
 	clusterCA              []byte // PEM
+	// clusterCIDRs are the pods' address ranges, each node getting a subnet
+	// of the mask size of its family.
+	clusterCIDRs         []*net.IPNet
+	nodeCIDRMaskSizeIPv4 int
+	nodeCIDRMaskSizeIPv6 int
 }
 
 // controllerDeps is what the controllers are built from: clients of the API, one
@@ -136,6 +144,18 @@ var controllers = []controller{
 	}},
 	{name: "persistentvolume-binder", workers: 1, build: func(d *controllerDeps) (runner, error) {
 		return persistentvolume.New(d.client, d.informers, d.recorder("persistentvolume-controller")), nil
+	}},
+	{name: "nodeipam", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		c, err := nodeipam.New(d.client, d.informers, d.recorder("cidrAllocator"), nodeipam.Config{
+			ClusterCIDRs: d.clusterCIDRs, NodeMaskSizeIPv4: d.nodeCIDRMaskSizeIPv4, NodeMaskSizeIPv6: d.nodeCIDRMaskSizeIPv6})
+		if err != nil {
+			return nil, err
+		}
+		return runnerFunc(func(ctx context.Context) {
+			if err := c.Run(ctx, 5); err != nil {
+				slog.Error("node IPAM controller stopped", "err", err)
+			}
+		}), nil
 	}},
 	{name: "nodelifecycle", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return nodelifecycle.New(d.client, d.informers, d.recorder("node-controller"),

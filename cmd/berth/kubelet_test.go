@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -663,4 +664,61 @@ func TestKubeletImageChange(t *testing.T) {
 		t.Errorf("phase %s, want Running", pod.Status.Phase)
 	}
 	waitEvent(t, c, ns, "box", "Killing: Container box definition changed, will be restarted", 10*time.Second)
+}
+
+// TestKubeletPodNetwork: pods get addresses from the node's pod range and
+// reach each other by them.
+func TestKubeletPodNetwork(t *testing.T) {
+	t.Parallel()
+	c := node.getNode(t)
+	ns := c.namespace(t)
+	c.kubectlStdin(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: server}
+spec:
+  containers:
+  - name: web
+    image: %[1]s
+    imagePullPolicy: Never
+    env: [{name: MESSAGE, value: hello over the pod network}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  containers:
+  - name: shell
+    image: %[2]s
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+`, helloImage, busyboxImage), "apply", "-n", ns, "-f", "-")
+	server := waitPod(t, c, ns, "server", time.Minute, "Ready", podReady)
+	client := waitPod(t, c, ns, "client", time.Minute, "Ready", podReady)
+	node, err := c.client.CoreV1().Nodes().Get(context.Background(), server.Spec.NodeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, podCIDR, err := net.ParseCIDR(node.Spec.PodCIDR)
+	if err != nil {
+		t.Fatalf("node pod CIDR %q: %v", node.Spec.PodCIDR, err)
+	}
+	for _, p := range []*corev1.Pod{server, client} {
+		if ip := net.ParseIP(p.Status.PodIP); ip == nil || !podCIDR.Contains(ip) || len(p.Status.PodIPs) == 0 {
+			t.Fatalf("pod %s has IP %q (%v), want one in the node's %s", p.Name, p.Status.PodIP, p.Status.PodIPs, podCIDR)
+		}
+	}
+	if server.Status.PodIP == client.Status.PodIP {
+		t.Fatalf("both pods have %s", server.Status.PodIP)
+	}
+	got := c.kubectl(t, "exec", "-n", ns, "client", "--", "wget", "-qO-", "http://"+server.Status.PodIP+":8080/")
+	if got != "hello over the pod network\n" {
+		t.Fatalf("client → server by pod IP: %q", got)
+	}
+	// The pod's own name resolves to its address through /etc/hosts.
+	if hosts := c.kubectl(t, "exec", "-n", ns, "client", "--", "cat", "/etc/hosts"); !strings.Contains(hosts, client.Status.PodIP+"\tclient") {
+		t.Fatalf("/etc/hosts lacks the pod's address:\n%s", hosts)
+	}
+	if wide := c.kubectl(t, "get", "pod", "-n", ns, "server", "-o", "wide"); !strings.Contains(wide, server.Status.PodIP) {
+		t.Fatalf("kubectl get pod -o wide lacks the IP:\n%s", wide)
+	}
 }

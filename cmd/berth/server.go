@@ -23,6 +23,7 @@ import (
 	"berth.dev/berth/kubelet/hollow"
 	kubeletserver "berth.dev/berth/kubelet/server"
 	"berth.dev/berth/orchestrator/apiserver"
+	"berth.dev/berth/orchestrator/controller/nodeipam"
 	"berth.dev/berth/orchestrator/etcd"
 	"berth.dev/berth/orchestrator/metrics"
 	"berth.dev/berth/orchestrator/pki"
@@ -47,6 +48,7 @@ type serverOptions struct {
 	hollowCapacity   map[string]string
 	hollowStartDelay time.Duration
 	agent            agentOptions
+	clusterCIDR      string
 }
 
 func newServerCommand() *cobra.Command {
@@ -80,6 +82,9 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 		"control loops to run: '*' runs all, 'name' adds one, '-name' leaves one out; known: %s", strings.Join(controllerNames(), ", ")))
 	f.BoolVar(&o.disableScheduler, "disable-scheduler", false, "do not run the scheduler: pods stay Pending until something else binds them")
 	f.DurationVar(&o.hpaSyncPeriod, "horizontal-pod-autoscaler-sync-period", 15*time.Second, "how often each HorizontalPodAutoscaler is re-evaluated")
+	f.StringVar(&o.clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "pods' address range(s), comma-separated (one IPv4 and one IPv6 at most); each node gets a subnet")
+	f.IntVar(&o.nodeCIDRMaskSizeIPv4, "node-cidr-mask-size-ipv4", nodeipam.DefaultNodeMaskSizeIPv4, "prefix length of each node's IPv4 pod subnet")
+	f.IntVar(&o.nodeCIDRMaskSizeIPv6, "node-cidr-mask-size-ipv6", nodeipam.DefaultNodeMaskSizeIPv6, "prefix length of each node's IPv6 pod subnet")
 	o.agent.addFlags(f)
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
@@ -100,6 +105,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	if !o.disableScheduler {
 		enabled = append(enabled, schedulerComponent)
+	}
+	if o.clusterCIDRs, err = nodeipam.ParseClusterCIDRs(o.clusterCIDR); err != nil {
+		return err
 	}
 	hollowCapacity, err := resourceList(o.hollowCapacity)
 	if err != nil {
@@ -165,7 +173,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	if !o.agent.disableAgent {
-		if err := startAgent(ctx, api.Loopback, ca, dataDir, o.agent); err != nil {
+		if err := startAgent(ctx, api.Loopback, ca, dataDir, o.agent, o.clusterCIDRs, []*net.IPNet{&o.serviceCIDR}); err != nil {
 			return err
 		}
 	}

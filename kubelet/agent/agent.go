@@ -44,6 +44,7 @@ const (
 	podsDir    = "pods"
 	logsDir    = "logs"
 	storageDir = "storage"
+	networkDir = "network"
 )
 
 // ImagesDir is where an agent with directory dir keeps its image store, so
@@ -72,6 +73,11 @@ type Config struct {
 	KubeletClients []string
 	// Addresses are the node's; detected when empty.
 	Addresses []corev1.NodeAddress
+	// Bridge names the node's pod network bridge ("berth0"), ClusterCIDRs
+	// and ServiceCIDRs the ranges its traffic is not masqueraded to. The
+	// node's own pod range comes from its Node (spec.podCIDRs).
+	Bridge                     string
+	ClusterCIDRs, ServiceCIDRs []*net.IPNet
 	// ClusterDNS and ClusterDomain configure pods' resolvers.
 	ClusterDNS    []string
 	ClusterDomain string
@@ -160,6 +166,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ServiceLister:   shared.Core().V1().Services().Lister(),
 	}, recorder)
 
+	network := &podNetwork{}
 	kubelet, err := pods.New(pods.Config{
 		Client:          cfg.Client,
 		NodeName:        cfg.NodeName,
@@ -167,6 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Images:          store,
 		Volumes:         volumes,
 		Env:             env,
+		Network:         network,
 		Secrets:         secrets,
 		Recorder:        recorder,
 		PodsDir:         filepath.Join(dir, podsDir),
@@ -204,6 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 		KubeletVersion:          cfg.KubeletVersion,
 		ContainerRuntimeVersion: "berth://" + cfg.Version,
 		FSPath:                  dir,
+		Ready:                   network.ready,
 		Recorder:                nodeRecorder,
 		Log:                     log,
 	})
@@ -245,8 +254,14 @@ func Run(ctx context.Context, cfg Config) error {
 	run("node status", node.Run)
 	run("kubelet server", srv.Run)
 	run("local-path provisioner", provisioner.Run)
-	run("pod sync", kubelet.Run)
 	run("image garbage collection", gc.run)
+	// Pods start once the control plane gave the node its pod range.
+	run("pod sync", func(ctx context.Context) error {
+		if err := network.start(ctx, cfg, filepath.Join(dir, networkDir), log); err != nil {
+			return err
+		}
+		return kubelet.Run(ctx)
+	})
 	log.Info("agent started", "kubelet", srv.Addr().String())
 	var first error
 	for range cap(errs) {

@@ -13,15 +13,18 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"berth.dev/berth/kubelet/podnet"
 )
 
-// KillAll ends everything an agent with directory dir and cgroup root
-// cgroupRoot left running, as k3s-killall.sh does for k3s: every process in
-// the pods' cgroups (containers and sandbox holders outlive the agent by
-// design), the cgroups in every hierarchy (cgroup v2, or each v1 controller),
-// and the mounts under dir. The cluster's state is kept: an agent started
-// again re-creates the pods.
-func KillAll(dir, cgroupRoot string) error {
+// KillAll ends everything an agent with directory dir, cgroup root
+// cgroupRoot and pod bridge bridge left running, as k3s-killall.sh does for
+// k3s: every process in the pods' cgroups (containers and sandbox holders
+// outlive the agent by design), the cgroups in every hierarchy (cgroup v2, or
+// each v1 controller), the mounts under dir, and the pod network's links and
+// nftables table. The cluster's state is kept: an agent started again
+// re-creates the pods, with the addresses they had.
+func KillAll(dir, cgroupRoot, bridge string) error {
 	if !filepath.IsAbs(cgroupRoot) || filepath.Clean(cgroupRoot) == "/" {
 		return fmt.Errorf("cgroup root %q must be an absolute path below /", cgroupRoot)
 	}
@@ -37,7 +40,7 @@ func KillAll(dir, cgroupRoot string) error {
 	for _, cg := range trees {
 		errs = append(errs, removeCgroupTree(cg))
 	}
-	errs = append(errs, unmountUnder(dir))
+	errs = append(errs, unmountUnder(dir), podnet.Clean(bridge))
 	return errors.Join(errs...)
 }
 

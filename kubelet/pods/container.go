@@ -34,7 +34,7 @@ func (k *Kubelet) startContainer(ctx context.Context, w *worker, pod *corev1.Pod
 	}
 	env, err := k.cfg.Env.Env(ctx, envvars.Input{
 		Pod: pod, Container: c,
-		PodIPs: k.podIPs(pod), HostIPs: k.cfg.HostIPs,
+		PodIPs: k.podIPs(pod, &w.state), HostIPs: k.cfg.HostIPs,
 		NodeAllocatable: k.cfg.NodeAllocatable,
 	})
 	if err != nil {
@@ -199,6 +199,9 @@ func (k *Kubelet) cleanup(ctx context.Context, w *worker, pod *corev1.Pod) error
 		if err := k.cfg.Runtime.RemoveSandbox(ctx, s.sandbox.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			errs = append(errs, err)
 		}
+	}
+	if err := k.disconnect(ctx, w.uid, s); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -40,6 +40,25 @@ type VolumeManager interface {
 	PodUIDs() ([]types.UID, error)
 }
 
+// Network connects pod sandboxes to the node's pod network. Both methods
+// are idempotent per owner (the pod's UID), also across restarts.
+type Network interface {
+	// Add gives the network namespace at netnsPath an interface on the pod
+	// network and returns its addresses, one per family.
+	Add(ctx context.Context, owner, netnsPath string, hostPorts []HostPort) ([]net.IP, error)
+	// Remove releases the owner's addresses, links and host ports.
+	Remove(ctx context.Context, owner string) error
+}
+
+// HostPort is a container port published on the node (spec.containers[].ports
+// with hostPort).
+type HostPort struct {
+	Protocol      corev1.Protocol
+	HostIP        string
+	HostPort      int32
+	ContainerPort int32
+}
+
 // EnvBuilder builds a container's environment.
 type EnvBuilder interface {
 	Env(ctx context.Context, in envvars.Input) ([]corev1.EnvVar, error)
@@ -53,6 +72,9 @@ type Config struct {
 	Images   ImageService
 	Volumes  VolumeManager
 	Env      EnvBuilder
+	// Network gives pods their addresses; without it pods have only
+	// loopback (and hostNetwork pods the host's network).
+	Network Network
 	// Secrets reads imagePullSecrets.
 	Secrets corelisters.SecretLister
 	// Recorder records pod events (source component "kubelet", host NodeName).

@@ -336,7 +336,7 @@ func podHostname(pod *corev1.Pod) string {
 
 // writePodFiles writes the pod's /etc/hosts, /etc/hostname and
 // /etc/resolv.conf.
-func (k *Kubelet) writePodFiles(pod *corev1.Pod) error {
+func (k *Kubelet) writePodFiles(pod *corev1.Pod, s *podState) error {
 	dir := k.podDir(pod.UID)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating pod directory: %w", err)
@@ -345,7 +345,7 @@ func (k *Kubelet) writePodFiles(pod *corev1.Pod) error {
 	if pod.Spec.HostNetwork {
 		hostname, _ = os.Hostname()
 	}
-	hosts, err := k.hostsFile(pod, hostname)
+	hosts, err := k.hostsFile(pod, s, hostname)
 	if err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func (k *Kubelet) writePodFiles(pod *corev1.Pod) error {
 
 // hostsFile is the kubelet-managed /etc/hosts: the host's for hostNetwork
 // pods, else localhost entries and the pod's own name; host aliases last.
-func (k *Kubelet) hostsFile(pod *corev1.Pod, hostname string) ([]byte, error) {
+func (k *Kubelet) hostsFile(pod *corev1.Pod, s *podState, hostname string) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("# Kubernetes-managed hosts file.\n")
 	if pod.Spec.HostNetwork {
@@ -378,7 +378,7 @@ func (k *Kubelet) hostsFile(pod *corev1.Pod, hostname string) ([]byte, error) {
 		if pod.Spec.Subdomain != "" {
 			names = fmt.Sprintf("%s.%s.%s.svc.%s\t%s", hostname, pod.Spec.Subdomain, pod.Namespace, k.cfg.ClusterDomain, hostname)
 		}
-		for _, ip := range k.podIPs(pod) {
+		for _, ip := range k.podIPs(pod, s) {
 			fmt.Fprintf(&b, "%s\t%s\n", ip, names)
 		}
 	}
@@ -478,11 +478,11 @@ func (k *Kubelet) removePodFiles(ctx context.Context, uid types.UID) error {
 	return nil
 }
 
-// podIPs are the pod's addresses: the host's for hostNetwork pods; others
-// have only loopback until the pod network comes.
-func (k *Kubelet) podIPs(pod *corev1.Pod) []string {
+// podIPs are the pod's addresses: the host's for hostNetwork pods, else
+// those the pod network gave its sandbox.
+func (k *Kubelet) podIPs(pod *corev1.Pod, s *podState) []string {
 	if pod.Spec.HostNetwork {
 		return k.cfg.HostIPs
 	}
-	return nil
+	return s.ips
 }

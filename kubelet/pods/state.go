@@ -42,6 +42,8 @@ type podState struct {
 	lastWritten *corev1.PodStatus
 	// killed is set once the pod's containers were stopped for deletion.
 	killed bool
+	// ips are the addresses the pod network gave the sandbox.
+	ips []string
 	// stale are containers of attempts older than the two kept, found on
 	// adoption; the next sync removes them.
 	stale []runtime.Container

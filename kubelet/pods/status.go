@@ -65,7 +65,7 @@ func (k *Kubelet) podStatus(w *worker, pod *corev1.Pod) corev1.PodStatus {
 	if len(status.HostIPs) > 0 {
 		status.HostIP = status.HostIPs[0].IP
 	}
-	for _, ip := range k.podIPs(pod) {
+	for _, ip := range k.podIPs(pod, s) {
 		status.PodIPs = append(status.PodIPs, corev1.PodIP{IP: ip})
 	}
 	if len(status.PodIPs) > 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"berth.dev/berth/kubelet/probe"
 	"berth.dev/berth/kubelet/runtime"
@@ -163,6 +164,13 @@ func (k *Kubelet) syncPod(ctx context.Context, w *worker, pod *corev1.Pod) time.
 func (k *Kubelet) ensureSandbox(ctx context.Context, w *worker, pod *corev1.Pod) (time.Duration, bool) {
 	s := &w.state
 	if s.sandbox != nil && s.sandbox.State == runtime.SandboxReady {
+		if s.ips == nil {
+			// Adopted after a restart: the network hands back its addresses.
+			if err := k.connect(ctx, pod, s); err != nil {
+				k.podEvent(pod, corev1.EventTypeWarning, reasonFailedCreateSandbox, "Failed to create pod sandbox: %v", err)
+				return 5 * time.Second, false
+			}
+		}
 		return 0, true
 	}
 	if s.sandbox != nil {
@@ -175,11 +183,11 @@ func (k *Kubelet) ensureSandbox(ctx context.Context, w *worker, pod *corev1.Pod)
 			k.log.Error("removing dead sandbox", "pod", klogRef(pod), "err", err)
 			return time.Second, false
 		}
+		if err := k.disconnect(ctx, w.uid, s); err != nil {
+			k.log.Error("removing a dead sandbox from the pod network", "pod", klogRef(pod), "err", err)
+			return time.Second, false
+		}
 		s.sandbox, s.killed = nil, false
-	}
-	if err := k.writePodFiles(pod); err != nil {
-		k.podEvent(pod, corev1.EventTypeWarning, reasonFailedCreateSandbox, "Failed to create pod sandbox: %v", err)
-		return 5 * time.Second, false
 	}
 	sb, err := k.cfg.Runtime.RunSandbox(ctx, runtime.SandboxSpec{
 		Name:                  pod.Name,
@@ -196,7 +204,60 @@ func (k *Kubelet) ensureSandbox(ctx context.Context, w *worker, pod *corev1.Pod)
 	}
 	s.sandbox = &sb
 	w.setNetNS(sb.NetNSPath)
+	if err := k.connect(ctx, pod, s); err == nil {
+		err = k.writePodFiles(pod, s)
+	}
+	if err != nil {
+		k.podEvent(pod, corev1.EventTypeWarning, reasonFailedCreateSandbox, "Failed to create pod sandbox: %v", err)
+		// The next sync finds the sandbox not ready and starts over.
+		if err := k.cfg.Runtime.StopSandbox(ctx, sb.ID); err != nil {
+			k.log.Warn("stopping a sandbox that failed", "pod", klogRef(pod), "err", err)
+		}
+		return 5 * time.Second, false
+	}
 	return 0, true
+}
+
+// connect puts the sandbox on the pod network (again, for a sandbox replaced
+// or adopted) and keeps its addresses.
+func (k *Kubelet) connect(ctx context.Context, pod *corev1.Pod, s *podState) error {
+	if k.cfg.Network == nil || pod.Spec.HostNetwork {
+		return nil
+	}
+	ips, err := k.cfg.Network.Add(ctx, string(pod.UID), s.sandbox.NetNSPath, hostPorts(pod))
+	if err != nil {
+		return fmt.Errorf("setting up the pod network: %w", err)
+	}
+	s.ips = s.ips[:0]
+	for _, ip := range ips {
+		s.ips = append(s.ips, ip.String())
+	}
+	return nil
+}
+
+// disconnect takes the pod off the pod network.
+func (k *Kubelet) disconnect(ctx context.Context, uid types.UID, s *podState) error {
+	if k.cfg.Network == nil {
+		return nil
+	}
+	if err := k.cfg.Network.Remove(ctx, string(uid)); err != nil {
+		return fmt.Errorf("removing pod %s from the pod network: %w", uid, err)
+	}
+	s.ips = nil
+	return nil
+}
+
+// hostPorts are the container ports the pod publishes on the node.
+func hostPorts(pod *corev1.Pod) []HostPort {
+	var out []HostPort
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				out = append(out, HostPort{Protocol: p.Protocol, HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort})
+			}
+		}
+	}
+	return out
 }
 
 // startWithBackoff starts the next attempt of c unless its restarts are
