@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,12 +12,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"berth.dev/berth/kubelet/agent"
+	"berth.dev/berth/kubelet/nodestatus"
 	"berth.dev/berth/orchestrator/apiserver"
 	"berth.dev/berth/orchestrator/pki"
+	"berth.dev/berth/orchestrator/proxy"
 	"berth.dev/berth/orchestrator/version"
 )
 
@@ -95,6 +99,35 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 			slog.Error("agent stopped", "err", err)
 		}
 	}()
+	return startProxy(ctx, client, name, dataDir, proxyTable(o.bridge), serviceCIDRs)
+}
+
+// proxyTable is the nftables table of the kube-proxy of the node whose pod
+// bridge is bridge: one name, the bridge's, tells a node's network apart.
+func proxyTable(bridge string) string { return "berth-proxy-" + bridge }
+
+// startProxy runs kube-proxy for this node, answering NodePorts on the
+// node's address.
+func startProxy(ctx context.Context, client kubernetes.Interface, nodeName, dir, table string, serviceCIDRs []*net.IPNet) error {
+	facts, err := nodestatus.LocalHost{}.Facts(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("finding the node's address for kube-proxy: %w", err)
+	}
+	var nodeIPs []net.IP
+	if ip := net.ParseIP(facts.InternalIP); ip != nil && !ip.IsLoopback() {
+		nodeIPs = append(nodeIPs, ip)
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	p, err := proxy.New(proxy.Config{NodeName: nodeName, NodeIPs: nodeIPs, ServiceCIDRs: serviceCIDRs, Table: table}, factory)
+	if err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	go func() {
+		if err := p.Run(ctx); err != nil {
+			slog.Error("kube-proxy stopped", "err", err)
+		}
+	}()
 	return nil
 }
 
@@ -115,7 +148,7 @@ them too. The cluster's state is kept: the next start runs the pods again.`,
 			if err != nil {
 				return err
 			}
-			return agent.KillAll(agentDir(dir), cgroupRoot, bridge)
+			return errors.Join(agent.KillAll(agentDir(dir), cgroupRoot, bridge), proxy.Teardown(proxyTable(bridge)))
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/berth", "the data directory of the server or agent")

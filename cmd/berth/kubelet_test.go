@@ -722,3 +722,101 @@ spec:
 		t.Fatalf("kubectl get pod -o wide lacks the IP:\n%s", wide)
 	}
 }
+
+// TestKubeletServices: a ClusterIP spreads over three replicas from a pod, a
+// NodePort answers on the node's address from the host, and a Service
+// without endpoints refuses at once.
+func TestKubeletServices(t *testing.T) {
+	t.Parallel()
+	c := node.getNode(t)
+	ns := c.namespace(t)
+	c.kubectlStdin(t, fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: %[1]s
+        imagePullPolicy: Never
+        env:
+        - name: MESSAGE
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nobody}
+spec:
+  selector: {app: nobody}
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  containers:
+  - name: shell
+    image: %[2]s
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+`, helloImage, busyboxImage), "apply", "-n", ns, "-f", "-")
+	c.kubectl(t, "rollout", "status", "-n", ns, "deployment/web", "--timeout=60s")
+	waitPod(t, c, ns, "client", time.Minute, "Ready", podReady)
+	svc, err := c.client.CoreV1().Services(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every replica answers through the ClusterIP.
+	// (busybox 1.35's wget -T crashes: timeout bounds it instead.)
+	script := fmt.Sprintf("for i in $(seq 40); do timeout 5 wget -qO- http://%s/; done", svc.Spec.ClusterIP)
+	out := c.kubectl(t, "exec", "-n", ns, "client", "--", "sh", "-c", script)
+	seen := map[string]int{}
+	for _, line := range strings.Fields(out) {
+		seen[line]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("40 requests to the ClusterIP reached %d pods, want all 3: %v", len(seen), seen)
+	}
+
+	// The NodePort answers on the node's address, from the host.
+	nodes, err := c.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(nodes.Items) != 1 {
+		t.Fatalf("nodes: %v", err)
+	}
+	var nodeIP string
+	for _, a := range nodes.Items[0].Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			nodeIP = a.Address
+		}
+	}
+	got := httpGet(t, fmt.Sprintf("http://%s/", net.JoinHostPort(nodeIP, fmt.Sprint(svc.Spec.Ports[0].NodePort))))
+	if !strings.HasPrefix(got, "web-") {
+		t.Fatalf("NodePort answered %q", got)
+	}
+
+	// No endpoints: refused, not left to time out.
+	nobody, err := c.client.CoreV1().Services(ns).Get(context.Background(), "nobody", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := c.kubectlResult([]string{"exec", "-n", ns, "client", "--", "timeout", "10", "wget", "-qO-", "http://" + nobody.Spec.ClusterIP + "/"}, nil)
+	if err == nil || !strings.Contains(out+stderr, "Connection refused") {
+		t.Fatalf("a Service without endpoints: want Connection refused, got %v: %s%s", err, out, stderr)
+	}
+}

@@ -39,6 +39,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/component-helpers/storage/ephemeral"
 )
 
 const (
@@ -302,7 +303,7 @@ func podClaims(pod *corev1.Pod) []string {
 		case v.PersistentVolumeClaim != nil:
 			names = append(names, v.PersistentVolumeClaim.ClaimName)
 		case v.Ephemeral != nil:
-			names = append(names, pod.Name+"-"+v.Name)
+			names = append(names, ephemeral.VolumeClaimName(pod, &v))
 		}
 	}
 	return names

@@ -1,0 +1,488 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// family is what the rules of one address family differ in.
+type family struct {
+	v6       bool
+	nfproto  byte
+	addrLen  uint32
+	saddr    uint32 // offsets in the network header
+	daddr    uint32
+	addrType nftables.SetDatatype
+	natFam   uint32
+}
+
+var families = []family{
+	{false, unix.NFPROTO_IPV4, 4, 12, 16, nftables.TypeIPAddr, unix.NFPROTO_IPV4},
+	{true, unix.NFPROTO_IPV6, 16, 8, 24, nftables.TypeIP6Addr, unix.NFPROTO_IPV6},
+}
+
+func familyOf(a netip.Addr) family {
+	if a.Is4() {
+		return families[0]
+	}
+	return families[1]
+}
+
+// reg32 is the first of nftables' 32-bit registers (NFT_REG32_00), which
+// concatenations are loaded into; it overlaps NFT_REG_1.
+const reg32 = 8
+
+// table writes the proxier's nftables table.
+type table struct {
+	name   string
+	netns  int
+	static staticConfig
+}
+
+func (tb *table) t() *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyINet, Name: tb.name}
+}
+
+func (tb *table) chain(name string) *nftables.Chain {
+	return &nftables.Chain{Name: name, Table: tb.t()}
+}
+
+// tx is one nftables transaction and the number of messages in it, which
+// sizes the socket buffers: the batch goes out in one message and the kernel
+// acknowledges each part of it before any is read.
+type tx struct {
+	*nftables.Conn
+	tb  *table
+	ops int
+}
+
+// open starts a transaction on the table. The socket is made when the
+// transaction is sent, and sized then.
+func (tb *table) open() (*tx, error) {
+	x := &tx{tb: tb}
+	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
+		return socketBuffers(c, max(x.ops*2048, 4<<20))
+	})}
+	if tb.netns != 0 {
+		opts = append(opts, nftables.WithNetNSFd(tb.netns))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("opening nftables: %w", err)
+	}
+	x.Conn = c
+	return x, nil
+}
+
+// socketBuffers raises the socket's buffers to size, past the sysctl limits
+// when allowed (programming nftables needs CAP_NET_ADMIN anyway).
+func socketBuffers(c *netlink.Conn, size int) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], size); e != nil {
+				serr = errors.Join(serr, unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], size))
+			}
+		}
+	}); err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("sizing netlink socket buffers: %w", serr)
+	}
+	return nil
+}
+
+func (x *tx) rule(chain string, exprs ...[]expr.Any) {
+	var all []expr.Any
+	for _, e := range exprs {
+		all = append(all, e...)
+	}
+	x.AddRule(&nftables.Rule{Table: x.tb.t(), Chain: x.tb.chain(chain), Exprs: all})
+	x.ops++
+}
+
+func (x *tx) set(name string, s nftables.Set) *nftables.Set {
+	s.Table, s.Name = x.tb.t(), name
+	return &s
+}
+
+// writeAll replaces the table with the static part and rs, in one
+// transaction.
+func (tb *table) writeAll(rs *ruleset) error {
+	x, err := tb.open()
+	if err != nil {
+		return err
+	}
+	t := tb.t()
+	// Adding first makes the delete succeed when there is no table yet.
+	x.AddTable(t)
+	x.DelTable(t)
+	x.AddTable(t)
+	x.ops += 3
+	if err := x.static(); err != nil {
+		return err
+	}
+	if err := x.apply(rs, all(rs)); err != nil {
+		return err
+	}
+	if err := x.Flush(); err != nil {
+		return fmt.Errorf("writing nftables table inet %s: %w", tb.name, err)
+	}
+	return nil
+}
+
+// update turns the table from old into cur, changing only what differs.
+func (tb *table) update(old, cur *ruleset) (bool, error) {
+	c := diff(old, cur)
+	if c.empty() {
+		return false, nil
+	}
+	x, err := tb.open()
+	if err != nil {
+		return false, err
+	}
+	if err := x.apply(cur, c); err != nil {
+		return false, err
+	}
+	if err := x.Flush(); err != nil {
+		return false, fmt.Errorf("updating nftables table inet %s: %w", tb.name, err)
+	}
+	return true, nil
+}
+
+// static adds the sets, maps and fixed chains.
+func (x *tx) static() error {
+	t := x.tb.t()
+	base := func(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio nftables.ChainPriority) {
+		x.AddChain(&nftables.Chain{Name: name, Table: t, Type: typ, Hooknum: hook, Priority: nftables.ChainPriorityRef(prio)})
+		x.ops++
+	}
+	regular := func(names ...string) {
+		for _, n := range names {
+			x.AddChain(x.tb.chain(n))
+			x.ops++
+		}
+	}
+	base("nat-prerouting", nftables.ChainTypeNAT, nftables.ChainHookPrerouting, *nftables.ChainPriorityNATDest)
+	base("nat-output", nftables.ChainTypeNAT, nftables.ChainHookOutput, *nftables.ChainPriorityNATDest)
+	base("nat-postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, *nftables.ChainPriorityNATSource)
+	base("filter-input", nftables.ChainTypeFilter, nftables.ChainHookInput, -110)
+	base("filter-forward", nftables.ChainTypeFilter, nftables.ChainHookForward, -110)
+	base("filter-output", nftables.ChainTypeFilter, nftables.ChainHookOutput, -110)
+	base("filter-output-post-dnat", nftables.ChainTypeFilter, nftables.ChainHookOutput, -90)
+	regular(chainServices, chainServiceCheck, chainNodePortCheck, chainClusterIPsCheck, chainReject, chainMark, chainMasquerading)
+
+	for _, f := range families {
+		concat := nftables.MustConcatSetType(f.addrType, nftables.TypeInetProto, nftables.TypeInetService)
+		ports := nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+		var nodeIPs []nftables.SetElement
+		for _, ip := range x.tb.static.nodeIPs {
+			if ip.Is6() == f.v6 {
+				nodeIPs = append(nodeIPs, nftables.SetElement{Key: ip.AsSlice()})
+			}
+		}
+		for _, s := range []*nftables.Set{
+			x.set(setName(setClusterIPs, f.v6), nftables.Set{KeyType: f.addrType}),
+			x.set(setName(setNodePortIPs, f.v6), nftables.Set{KeyType: f.addrType}),
+			x.set(setName(mapServiceIPs, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: concat, DataType: nftables.TypeVerdict}),
+			x.set(setName(mapNoEndpointIPs, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: concat, DataType: nftables.TypeVerdict}),
+			x.set(setName(mapNodePorts, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: ports, DataType: nftables.TypeVerdict}),
+			x.set(setName(mapNoEndpointPort, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: ports, DataType: nftables.TypeVerdict}),
+		} {
+			var elems []nftables.SetElement
+			if s.Name == setName(setNodePortIPs, f.v6) {
+				elems = nodeIPs
+			}
+			if err := x.AddSet(s, elems); err != nil {
+				return fmt.Errorf("adding nftables set %s: %w", s.Name, err)
+			}
+			x.ops += 2
+		}
+	}
+
+	newConn := ctStateNew()
+	x.rule("nat-prerouting", jump(chainServices))
+	x.rule("nat-output", jump(chainServices))
+	x.rule("nat-postrouting", jump(chainMasquerading))
+	x.rule("filter-input", newConn, jump(chainNodePortCheck))
+	x.rule("filter-input", newConn, jump(chainServiceCheck))
+	x.rule("filter-forward", newConn, jump(chainServiceCheck))
+	x.rule("filter-forward", newConn, jump(chainClusterIPsCheck))
+	x.rule("filter-output", newConn, jump(chainNodePortCheck))
+	x.rule("filter-output", newConn, jump(chainServiceCheck))
+	x.rule("filter-output-post-dnat", newConn, jump(chainClusterIPsCheck))
+	for _, f := range families {
+		x.rule(chainServices, f.serviceLookup(setName(mapServiceIPs, f.v6)))
+		x.rule(chainServices, f.nodePortLookup(setName(setNodePortIPs, f.v6), setName(mapNodePorts, f.v6)))
+		x.rule(chainServiceCheck, f.serviceLookup(setName(mapNoEndpointIPs, f.v6)))
+		x.rule(chainNodePortCheck, f.nodePortLookup(setName(setNodePortIPs, f.v6), setName(mapNoEndpointPort, f.v6)))
+		x.rule(chainClusterIPsCheck, f.match(), f.load(f.daddr, 1), lookup(1, setName(setClusterIPs, f.v6)), jump(chainReject))
+	}
+	for _, p := range x.tb.static.serviceCIDRs {
+		x.rule(chainClusterIPsCheck, matchPrefix(p), jump(chainReject))
+	}
+	x.rule(chainReject, matchL4Proto(unix.IPPROTO_TCP), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})
+	x.rule(chainReject, []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}})
+	x.rule(chainMark, setMark(^uint32(masqueradeMark), masqueradeMark))
+	x.rule(chainMasquerading, []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(masqueradeMark), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)},
+		&expr.Verdict{Kind: expr.VerdictReturn},
+	})
+	x.rule(chainMasquerading, setMark(^uint32(0), masqueradeMark), []expr.Any{&expr.Masq{FullyRandom: true}})
+	return nil
+}
+
+// apply queues change c towards rs.
+func (x *tx) apply(rs *ruleset, c change) error {
+	for _, name := range c.newChains {
+		x.AddChain(x.tb.chain(name))
+		x.ops++
+	}
+	for _, name := range c.writeChains {
+		x.FlushChain(x.tb.chain(name))
+		x.ops++
+	}
+	for _, list := range [][]string{c.newChains, c.writeChains} {
+		for _, name := range list {
+			if err := x.writeChain(name, rs.chains[name]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := x.elements(c.delElems, nil); err != nil {
+		return err
+	}
+	if err := x.elements(c.addElems, rs.elems); err != nil {
+		return err
+	}
+	// Flush every stale chain before deleting any: a stale service chain
+	// still jumps to stale endpoint chains until it is flushed.
+	for _, name := range c.delChains {
+		x.FlushChain(x.tb.chain(name))
+		x.ops++
+	}
+	for _, name := range c.delChains {
+		x.DelChain(x.tb.chain(name))
+		x.ops++
+	}
+	return nil
+}
+
+// elements deletes elems (to is nil) or adds them with their verdicts, in
+// messages of a bounded size (a netlink attribute holds at most 64 KiB).
+func (x *tx) elements(elems []elem, to map[elem]string) error {
+	const chunk = 256
+	for _, name := range sortedSets(elems) {
+		s := &nftables.Set{Table: x.tb.t(), Name: name}
+		var batch []nftables.SetElement
+		send := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			var err error
+			if to == nil {
+				err = x.SetDeleteElements(s, batch)
+			} else {
+				err = x.SetAddElements(s, batch)
+			}
+			x.ops++
+			batch = batch[:0]
+			if err != nil {
+				return fmt.Errorf("nftables set %s: %w", name, err)
+			}
+			return nil
+		}
+		for _, e := range elems {
+			if e.set != name {
+				continue
+			}
+			se := nftables.SetElement{Key: []byte(e.key)}
+			if to != nil && to[e] != "" {
+				se.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: to[e]}
+			}
+			batch = append(batch, se)
+			if len(batch) == chunk {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeChain queues the rules of a per-port chain.
+func (x *tx) writeChain(name string, spec chainSpec) error {
+	switch spec.kind {
+	case kindEndpoint:
+		f := familyOf(spec.addr.Addr())
+		host := netip.PrefixFrom(spec.addr.Addr(), spec.addr.Addr().BitLen())
+		x.rule(name, f.match(), f.load(f.saddr, 1), cmpEq(host.Addr().AsSlice()), jump(chainMark))
+		x.rule(name, matchL4Proto(spec.proto), dnat(f, spec.addr))
+	case kindService, kindExternal:
+		var mark []expr.Any
+		if spec.mark {
+			mark = jump(chainMark)
+		}
+		if len(spec.targets) == 1 {
+			x.rule(name, mark, []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: spec.targets[0]}})
+			return nil
+		}
+		vmap := &nftables.Set{Table: x.tb.t(), Anonymous: true, Constant: true, IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
+		elems := make([]nftables.SetElement, len(spec.targets))
+		for i, target := range spec.targets {
+			elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: target}}
+		}
+		if err := x.AddSet(vmap, elems); err != nil {
+			return fmt.Errorf("adding the endpoint map of chain %s: %w", name, err)
+		}
+		x.ops += 2
+		if spec.mark {
+			x.rule(name, mark)
+		}
+		x.rule(name, []expr.Any{
+			&expr.Numgen{Register: 1, Modulus: uint32(len(spec.targets)), Type: unix.NFT_NG_RANDOM},
+			&expr.Lookup{SourceRegister: 1, SetName: vmap.Name, SetID: vmap.ID, DestRegister: 0, IsDestRegSet: true},
+		})
+	}
+	return nil
+}
+
+// deleteTable deletes the table if it is there.
+func (tb *table) deleteTable() error {
+	x, err := tb.open()
+	if err != nil {
+		return err
+	}
+	tables, err := x.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return fmt.Errorf("listing nftables tables: %w", err)
+	}
+	for _, t := range tables {
+		if t.Name == tb.name {
+			x.DelTable(tb.t())
+			if err := x.Flush(); err != nil {
+				return fmt.Errorf("deleting nftables table inet %s: %w", tb.name, err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// match matches packets of family f; the inet family needs it before any
+// match on the network header.
+func (f family) match() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{f.nfproto}},
+	}
+}
+
+func (f family) load(offset, reg uint32) []expr.Any {
+	return []expr.Any{&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: f.addrLen}}
+}
+
+// protoPort loads "meta l4proto . th dport" into consecutive 32-bit
+// registers from reg on.
+func protoPort(reg uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg},
+		&expr.Payload{DestRegister: reg + 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+// serviceLookup is "ip daddr . meta l4proto . th dport vmap @m".
+func (f family) serviceLookup(m string) []expr.Any {
+	exprs := f.match()
+	exprs = append(exprs, f.load(f.daddr, reg32)...)
+	exprs = append(exprs, protoPort(reg32+f.addrLen/4)...)
+	return append(exprs, &expr.Lookup{SourceRegister: reg32, SetName: m, IsDestRegSet: true})
+}
+
+// nodePortLookup is "ip daddr @ips meta l4proto . th dport vmap @m".
+func (f family) nodePortLookup(ips, m string) []expr.Any {
+	exprs := f.match()
+	exprs = append(exprs, f.load(f.daddr, 1)...)
+	exprs = append(exprs, lookup(1, ips)...)
+	exprs = append(exprs, protoPort(reg32)...)
+	return append(exprs, &expr.Lookup{SourceRegister: reg32, SetName: m, IsDestRegSet: true})
+}
+
+func lookup(reg uint32, set string) []expr.Any {
+	return []expr.Any{&expr.Lookup{SourceRegister: reg, SetName: set}}
+}
+
+func matchPrefix(p netip.Prefix) []expr.Any {
+	f := familyOf(p.Addr())
+	exprs := append(f.match(), f.load(f.daddr, 1)...)
+	if p.Bits() < p.Addr().BitLen() {
+		mask := netip.PrefixFrom(p.Addr(), p.Bits())
+		m := make([]byte, f.addrLen)
+		for i := range m {
+			bits := min(max(mask.Bits()-i*8, 0), 8)
+			m[i] = byte(0xff << (8 - bits))
+		}
+		exprs = append(exprs, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: f.addrLen, Mask: m, Xor: make([]byte, f.addrLen)})
+	}
+	return append(exprs, cmpEq(p.Masked().Addr().AsSlice())...)
+}
+
+func cmpEq(data []byte) []expr.Any {
+	return []expr.Any{&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: data}}
+}
+
+func matchL4Proto(proto byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+	}
+}
+
+// ctStateNew is "ct state new".
+func ctStateNew() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+// setMark is "meta mark set meta mark & mask ^ xor".
+func setMark(mask, xor uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(mask), Xor: binaryutil.NativeEndian.PutUint32(xor)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}
+}
+
+// dnat is "dnat ip(6) to addr".
+func dnat(f family, addr netip.AddrPort) []expr.Any {
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: addr.Addr().AsSlice()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(addr.Port())},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+	}
+}
+
+func jump(chain string) []expr.Any {
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package proxy
+
+import "errors"
+
+var errUnsupported = errors.New("the service proxy needs Linux nftables")
+
+type table struct {
+	name   string
+	netns  int
+	static staticConfig
+}
+
+func (*table) writeAll(*ruleset) error            { return errUnsupported }
+func (*table) update(_, _ *ruleset) (bool, error) { return false, errUnsupported }
+func (*table) deleteTable() error                 { return errUnsupported }

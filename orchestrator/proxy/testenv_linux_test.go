@@ -1,0 +1,210 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and nftables tables")
+	}
+}
+
+// uniqueTable is a table name no other test uses.
+func uniqueTable() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "bpx-test-" + hex.EncodeToString(b[:])
+}
+
+// testNS is a private network namespace held by a locked thread that runs
+// functions in it on request. Everything made in it (links, addresses,
+// routes, nftables tables) goes with it when the thread ends and the last
+// socket and fd in it close.
+type testNS struct {
+	fd   int
+	run  chan func()
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newTestNS(t testing.TB) *testNS {
+	t.Helper()
+	requireRoot(t)
+	ns := &testNS{fd: -1, run: make(chan func()), stop: make(chan struct{}), done: make(chan struct{})}
+	ready := make(chan error, 1)
+	go func() {
+		defer close(ns.done)
+		// Never unlocked: the thread leaves the host's namespace, and the
+		// runtime ends it when this goroutine returns.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ready <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		fd, err := unix.Open("/proc/self/task/"+strconv.Itoa(unix.Gettid())+"/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ready <- fmt.Errorf("opening the namespace: %w", err)
+			return
+		}
+		ns.fd = fd
+		ready <- nil
+		for {
+			select {
+			case f := <-ns.run:
+				f()
+			case <-ns.stop:
+				return
+			}
+		}
+	}()
+	if err := <-ready; err != nil {
+		t.Fatalf("creating a test network namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		close(ns.stop)
+		<-ns.done
+		unix.Close(ns.fd)
+	})
+	return ns
+}
+
+func (ns *testNS) do(f func()) {
+	done := make(chan struct{})
+	ns.run <- func() { defer close(done); f() }
+	<-done
+}
+
+// setupLinks makes a link "svc0" in ns with the given addresses (the
+// first is the node's, as the primary address it is the source of local
+// connections) and a route to each of routes through it, so that connections
+// to service addresses reach the nftables hooks.
+func (ns *testNS) setupLinks(t testing.TB, addrs []netip.Prefix, routes []netip.Prefix) {
+	t.Helper()
+	h, err := netlink.NewHandleAt(netns.NsHandle(ns.fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		t.Fatal(err)
+	}
+	// A veth pair, whose far end nobody answers on: dummy links need a
+	// module that not every kernel has.
+	d := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "svc0"}, PeerName: "svc1"}
+	if err := h.LinkAdd(d); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"svc0", "svc1"} {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range addrs {
+		ipn := &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}
+		if err := h.AddrAdd(d, &netlink.Addr{IPNet: ipn}); err != nil {
+			t.Fatalf("adding %s: %v", a, err)
+		}
+	}
+	for _, r := range routes {
+		ipn := &net.IPNet{IP: r.Addr().AsSlice(), Mask: net.CIDRMask(r.Bits(), r.Addr().BitLen())}
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: d.Attrs().Index, Dst: ipn}); err != nil {
+			t.Fatalf("adding route %s: %v", r, err)
+		}
+	}
+}
+
+// serve listens on addr in ns and answers each connection with
+// "name remote-IP".
+func (ns *testNS) serve(t testing.TB, name string, addr netip.AddrPort) {
+	t.Helper()
+	var (
+		l   net.Listener
+		err error
+	)
+	ns.do(func() { l, err = net.Listen("tcp", addr.String()) })
+	if err != nil {
+		t.Fatalf("listening on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+			_, _ = fmt.Fprintf(c, "%s %s\n", name, ip)
+			c.Close()
+		}
+	}()
+}
+
+// ask connects from ns (from local when valid) to addr and returns the
+// answer "name remote-IP".
+func (ns *testNS) ask(addr netip.AddrPort, local netip.Addr) (string, error) {
+	var (
+		c   net.Conn
+		err error
+	)
+	ns.do(func() {
+		d := net.Dialer{Timeout: 3 * time.Second}
+		if local.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
+		}
+		c, err = d.Dial("tcp", addr.String())
+	})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	s, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// tables lists the inet tables in ns.
+func (ns *testNS) tables(t testing.TB) []string {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(ns.fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tb := range list {
+		names = append(names, tb.Name)
+	}
+	return names
+}
