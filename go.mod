@@ -13,6 +13,7 @@ require (
 	github.com/gosuri/uitable v0.0.4
 	github.com/klauspost/compress v1.19.0
 	github.com/mattn/go-runewidth v0.0.9
+	github.com/miekg/dns v1.1.73
 	github.com/moby/sys/capability v0.4.0
 	github.com/opencontainers/cgroups v0.1.0
 	github.com/opencontainers/go-digest v1.0.0

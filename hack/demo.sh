@@ -68,6 +68,8 @@ if [ -n "$real" ]; then
   run curl -s http://127.0.0.1:18080/etc/hostname
   kill $forward
   run kubectl describe pod -n demo -l app=hello | sed -n '/^Events:/,$p' | head -8
+  # The Service by name, from inside a pod: cluster DNS, then kube-proxy.
+  run kubectl exec deployment/hello -n demo -- wget -qO- http://hello.demo.svc.cluster.local/etc/hostname
 fi
 
 step "Rolling it: scale, new image, history, undo"

@@ -33,6 +33,12 @@ type agentOptions struct {
 	cgroupRoot   string
 	bridge       string
 	registries   string
+	// clusterDNS is kube-dns's cluster IP (default: the tenth address of
+	// the service range, as k3s's 10.43.0.10); dnsPort the port the DNS
+	// server listens on at the node's address.
+	clusterDNS    net.IP
+	clusterDomain string
+	dnsPort       int
 }
 
 func (o *agentOptions) addFlags(f *pflag.FlagSet) {
@@ -41,6 +47,9 @@ func (o *agentOptions) addFlags(f *pflag.FlagSet) {
 	f.IntVar(&o.kubeletPort, "kubelet-port", 10250, "port of the kubelet's HTTPS server (logs, exec, port-forward); 0 picks a free one")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "/berth", "cgroup under which the pods' cgroups are created")
 	f.StringVar(&o.bridge, "pod-bridge", "berth0", "name of the node's pod network bridge (and of its nftables table, berth-NAME)")
+	f.IPVar(&o.clusterDNS, "cluster-dns", nil, "cluster IP of the kube-dns Service, pods' nameserver (default: the tenth address of --service-cidr)")
+	f.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	f.IntVar(&o.dnsPort, "cluster-dns-port", 53, "port of the cluster DNS server on the node's address")
 	f.StringVar(&o.registries, "registries", "", "mirrors and credentials for image pulls, in k3s's registries.yaml format (default DATA-DIR/registries.yaml, if present)")
 }
 
@@ -64,6 +73,17 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 		}
 		name = host
 	}
+	clusterDNS := o.clusterDNS
+	if clusterDNS == nil {
+		clusterDNS = nthAddress(serviceCIDRs[0], 10)
+	}
+	if !serviceCIDRs[0].Contains(clusterDNS) {
+		return fmt.Errorf("--cluster-dns %s is outside --service-cidr %s", clusterDNS, serviceCIDRs[0])
+	}
+	nodeIP, err := nodeAddress(ctx, dataDir)
+	if err != nil {
+		return err
+	}
 	registries, err := loadRegistries(dataDir, o.registries)
 	if err != nil {
 		return fmt.Errorf("--registries: %w", err)
@@ -85,6 +105,8 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 		Bridge:         o.bridge,
 		ClusterCIDRs:   clusterCIDRs,
 		ServiceCIDRs:   serviceCIDRs,
+		ClusterDNS:     []string{clusterDNS.String()},
+		ClusterDomain:  o.clusterDomain,
 		Registries:     registries,
 		KubeletPort:    o.kubeletPort,
 		KubeletTLS:     kubeletTLS,
@@ -99,7 +121,33 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 			slog.Error("agent stopped", "err", err)
 		}
 	}()
-	return startProxy(ctx, client, name, dataDir, proxyTable(o.bridge), serviceCIDRs)
+	if err := startProxy(ctx, client, name, nodeIP, proxyTable(o.bridge), serviceCIDRs); err != nil {
+		return err
+	}
+	return startDNS(ctx, client, nodeIP, o.dnsPort, clusterDNS, o.clusterDomain, clusterCIDRs)
+}
+
+// nodeAddress is the address this node is reached at (its InternalIP).
+func nodeAddress(ctx context.Context, dataDir string) (net.IP, error) {
+	facts, err := nodestatus.LocalHost{}.Facts(ctx, dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("finding the node's address: %w", err)
+	}
+	ip := net.ParseIP(facts.InternalIP)
+	if ip == nil {
+		return nil, fmt.Errorf("finding the node's address: %q is not an IP address", facts.InternalIP)
+	}
+	return ip, nil
+}
+
+// nthAddress is the n-th address of a range.
+func nthAddress(cidr *net.IPNet, n int) net.IP {
+	ip := append(net.IP(nil), cidr.IP...)
+	for i := len(ip) - 1; n > 0 && i >= 0; i-- {
+		sum := int(ip[i]) + n
+		ip[i], n = byte(sum), sum>>8
+	}
+	return ip
 }
 
 // proxyTable is the nftables table of the kube-proxy of the node whose pod
@@ -108,14 +156,10 @@ func proxyTable(bridge string) string { return "berth-proxy-" + bridge }
 
 // startProxy runs kube-proxy for this node, answering NodePorts on the
 // node's address.
-func startProxy(ctx context.Context, client kubernetes.Interface, nodeName, dir, table string, serviceCIDRs []*net.IPNet) error {
-	facts, err := nodestatus.LocalHost{}.Facts(ctx, dir)
-	if err != nil {
-		return fmt.Errorf("finding the node's address for kube-proxy: %w", err)
-	}
+func startProxy(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIP net.IP, table string, serviceCIDRs []*net.IPNet) error {
 	var nodeIPs []net.IP
-	if ip := net.ParseIP(facts.InternalIP); ip != nil && !ip.IsLoopback() {
-		nodeIPs = append(nodeIPs, ip)
+	if !nodeIP.IsLoopback() {
+		nodeIPs = append(nodeIPs, nodeIP)
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	p, err := proxy.New(proxy.Config{NodeName: nodeName, NodeIPs: nodeIPs, ServiceCIDRs: serviceCIDRs, Table: table}, factory)

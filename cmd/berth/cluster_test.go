@@ -149,8 +149,12 @@ func newCluster(opts clusterOptions) (*cluster, error) {
 		c.cgroupRoot, c.bridge = "/berth-test-"+suffix, "bt"+suffix
 		// A pod range of its own, so that concurrent test clusters (and a
 		// berth on this machine) never route each other's pods.
+		dnsPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
 		c.args = append(c.args, "--kubelet-port", "0", "--cgroup-root", c.cgroupRoot, "--pod-bridge", c.bridge,
-			"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 200+rand.IntN(50)))
+			"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 200+rand.IntN(50)), "--cluster-dns-port", strconv.Itoa(dnsPort))
 	} else {
 		c.args = append(c.args, "--disable-agent")
 	}

@@ -810,6 +810,17 @@ spec:
 		t.Fatalf("NodePort answered %q", got)
 	}
 
+	// The Service's name resolves through the cluster DNS, in full and
+	// through the pod's search domains.
+	// (busybox's nslookup also tries the other search domains and exits 1
+	// when any of them is NXDOMAIN, as they are: the answer is what counts.)
+	for _, name := range []string{"web." + ns + ".svc.cluster.local", "web"} {
+		out, _, _ := c.kubectlResult([]string{"exec", "-n", ns, "client", "--", "nslookup", name}, nil)
+		if !strings.Contains(out, "Name:\tweb."+ns+".svc.cluster.local\nAddress: "+svc.Spec.ClusterIP+"\n") {
+			t.Errorf("nslookup %s from a pod:\n%s", name, out)
+		}
+	}
+
 	// No endpoints: refused, not left to time out.
 	nobody, err := c.client.CoreV1().Services(ns).Get(context.Background(), "nobody", metav1.GetOptions{})
 	if err != nil {
