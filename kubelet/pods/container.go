@@ -182,7 +182,7 @@ func (k *Kubelet) killPod(ctx context.Context, w *worker, pod *corev1.Pod, grace
 
 // cleanup removes every trace of a stopped pod: containers, root filesystems,
 // logs, sandbox, volumes and the kubelet's files.
-func (k *Kubelet) cleanup(ctx context.Context, w *worker, pod *corev1.Pod) error {
+func (k *Kubelet) cleanup(ctx context.Context, w *worker) error {
 	s := &w.state
 	k.probes.RemovePod(w.uid)
 	var errs []error
@@ -207,8 +207,14 @@ func (k *Kubelet) cleanup(ctx context.Context, w *worker, pod *corev1.Pod) error
 		return err
 	}
 	s.sandbox, s.containers = nil, nil
-	if pod != nil {
-		if err := os.RemoveAll(k.podLogsDir(pod)); err != nil {
+	// The logs directory is <namespace>_<name>_<uid>: found by UID, also for
+	// a pod deleted while the kubelet was down.
+	dirs, err := filepath.Glob(filepath.Join(k.cfg.LogsDir, "*_"+string(w.uid)))
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
 	}

@@ -34,7 +34,7 @@ func (k *Kubelet) syncDeleted(ctx context.Context, w *worker, pod *corev1.Pod) t
 			k.log.Warn("writing final pod status", "pod", klogRef(pod), "err", err)
 		}
 	}
-	if err := k.cleanup(ctx, w, pod); err != nil {
+	if err := k.cleanup(ctx, w); err != nil {
 		k.log.Error("cleaning up deleted pod", "pod", klogRef(pod), "err", err)
 		return time.Second
 	}

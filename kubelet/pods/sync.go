@@ -54,7 +54,7 @@ func (k *Kubelet) sync(ctx context.Context, w *worker) (time.Duration, bool) {
 			k.log.Error("stopping containers of deleted pod", "pod", w.uid, "err", err)
 			return time.Second, false
 		}
-		if err := k.cleanup(ctx, w, pod); err != nil {
+		if err := k.cleanup(ctx, w); err != nil {
 			k.log.Error("cleaning up deleted pod", "pod", w.uid, "err", err)
 			return time.Second, false
 		}
@@ -380,4 +380,10 @@ func podDesc(pod *corev1.Pod) string {
 	return fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
 }
 
-func klogRef(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
+// klogRef names a pod in logs; a pod gone from the API (nil) is "<deleted>".
+func klogRef(pod *corev1.Pod) string {
+	if pod == nil {
+		return "<deleted>"
+	}
+	return pod.Namespace + "/" + pod.Name
+}
