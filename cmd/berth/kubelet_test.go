@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -830,4 +831,66 @@ spec:
 	if err == nil || !strings.Contains(out+stderr, "Connection refused") {
 		t.Fatalf("a Service without endpoints: want Connection refused, got %v: %s%s", err, out, stderr)
 	}
+}
+
+// TestKubeletSandboxChanged: when a pod's sandbox dies, the kubelet says so,
+// re-creates it, runs the init containers again and restarts the containers.
+func TestKubeletSandboxChanged(t *testing.T) {
+	t.Parallel()
+	c := node.getNode(t)
+	ns := c.namespace(t)
+	hostDir := t.TempDir()
+	c.kubectlStdin(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: phoenix}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: out
+    hostPath: {path: %[1]s}
+  initContainers:
+  - name: init
+    image: %[2]s
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo init >> /out/runs']
+    volumeMounts: [{name: out, mountPath: /out}]
+  containers:
+  - name: main
+    image: %[2]s
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+`, hostDir, busyboxImage), "apply", "-n", ns, "-f", "-")
+	waitPod(t, c, ns, "phoenix", time.Minute, "Ready", podReady)
+	holder := sandboxHolder(t, "phoenix")
+	if err := syscall.Kill(holder, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, ns, "phoenix", "SandboxChanged: Pod sandbox changed, it will be killed and re-created.", time.Minute)
+	waitPod(t, c, ns, "phoenix", time.Minute, "Ready in a new sandbox", func(p *corev1.Pod) bool {
+		cs := containerStatus(p, "main")
+		return podReady(p) && cs != nil && cs.RestartCount >= 1
+	})
+	if runs, err := os.ReadFile(filepath.Join(hostDir, "runs")); err != nil || string(runs) != "init\ninit\n" {
+		t.Fatalf("init container runs: %q %v, want one per sandbox", runs, err)
+	}
+	// The first sandbox's container still tells how it ended.
+	if got := c.kubectl(t, "get", "pod", "-n", ns, "phoenix", "-o", "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}"); got != "137" {
+		t.Errorf("lastState of the container killed with its sandbox: exit code %q, want 137", got)
+	}
+}
+
+// sandboxHolder is the PID of the process holding the namespaces of the pod
+// whose hostname is name.
+func sandboxHolder(t *testing.T, name string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err == nil && strings.HasSuffix(string(cmdline), "\x00runtime-pause\x00"+name+"\x00") {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no sandbox holder for %s", name)
+	return 0
 }

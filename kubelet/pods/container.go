@@ -75,6 +75,7 @@ func (k *Kubelet) startContainer(ctx context.Context, w *worker, pod *corev1.Pod
 		return fail(reasonCreateContainerError, err)
 	}
 	cs.previous, cs.current, cs.waiting = cs.current, &created, nil
+	cs.created = attempt + 1
 
 	if err := k.cfg.Runtime.StartContainer(ctx, id); err != nil {
 		k.containerEvent(pod, c.Name, corev1.EventTypeWarning, reasonFailed, "Error: %v", err)
@@ -195,8 +196,12 @@ func (k *Kubelet) cleanup(ctx context.Context, w *worker) error {
 			}
 		}
 	}
+	sandboxes := s.oldSandboxes
 	if s.sandbox != nil {
-		if err := k.cfg.Runtime.RemoveSandbox(ctx, s.sandbox.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		sandboxes = append(sandboxes, s.sandbox.ID)
+	}
+	for _, id := range sandboxes {
+		if err := k.cfg.Runtime.RemoveSandbox(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -206,7 +211,7 @@ func (k *Kubelet) cleanup(ctx context.Context, w *worker) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	s.sandbox, s.containers = nil, nil
+	s.sandbox, s.oldSandboxes, s.containers = nil, nil, nil
 	// The logs directory is <namespace>_<name>_<uid>: found by UID, also for
 	// a pod deleted while the kubelet was down.
 	dirs, err := filepath.Glob(filepath.Join(k.cfg.LogsDir, "*_"+string(w.uid)))

@@ -32,8 +32,12 @@ const containerIDPrefix = "berth://"
 
 // podState is what the worker knows of its pod's sandbox and containers.
 type podState struct {
-	sandbox    *runtime.Sandbox
-	containers map[string]*containerState // by container name
+	sandbox *runtime.Sandbox
+	// oldSandboxes are dead sandboxes of the pod, kept (stopped) while their
+	// containers tell the pod's lastStates and previous logs; cleanup
+	// removes them.
+	oldSandboxes []string
+	containers   map[string]*containerState // by container name
 	// phase is Succeeded or Failed once the pod is done for good.
 	phase corev1.PodPhase
 	// mountRetry paces retries of failing volume mounts.
@@ -58,6 +62,9 @@ type containerState struct {
 	waiting *corev1.ContainerStateWaiting
 	// messages are the termination messages of attempts, by container ID.
 	messages map[string]string
+	// created counts the attempts made, also those whose containers went
+	// with a dead sandbox: restart counts only grow.
+	created int
 }
 
 func (s *podState) container(name string) *containerState {
@@ -72,12 +79,12 @@ func (s *podState) container(name string) *containerState {
 	return cs
 }
 
-// attempt is the restart count of the next container to create.
+// nextAttempt is the restart count of the next container to create.
 func (cs *containerState) nextAttempt() int {
-	if cs.current == nil {
-		return 0
+	if cs.current != nil {
+		return max(cs.created, cs.current.Spec.Attempt+1)
 	}
-	return cs.current.Spec.Attempt + 1
+	return cs.created
 }
 
 func (cs *containerState) restartCount() int32 {
@@ -153,10 +160,16 @@ func (k *Kubelet) adopt(ctx context.Context) error {
 			continue
 		}
 		w := worker(uid)
-		if w.state.sandbox == nil || sb.CreatedAt.After(w.state.sandbox.CreatedAt) {
+		switch {
+		case w.state.sandbox == nil:
 			w.state.sandbox = &sb
-			w.net = sb.NetNSPath
+		case sb.CreatedAt.After(w.state.sandbox.CreatedAt):
+			w.state.oldSandboxes = append(w.state.oldSandboxes, w.state.sandbox.ID)
+			w.state.sandbox = &sb
+		default:
+			w.state.oldSandboxes = append(w.state.oldSandboxes, sb.ID)
 		}
+		w.net = w.state.sandbox.NetNSPath
 	}
 	for i := range containers {
 		c := containers[i]
@@ -179,6 +192,7 @@ func (k *Kubelet) adopt(ctx context.Context) error {
 		if dropped != nil {
 			s.stale = append(s.stale, *dropped)
 		}
+		cs.created = max(cs.created, c.Spec.Attempt+1)
 		if running(&c) {
 			k.watchExit(ctx, uid, c.ID)
 		}

@@ -2,7 +2,6 @@ package pods
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -107,14 +106,16 @@ func (k *Kubelet) syncPod(ctx context.Context, w *worker, pod *corev1.Pod) time.
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		cs := s.container(c.Name)
+		// An init container is done once it succeeded in this sandbox: a
+		// re-created sandbox runs them all again, as upstream.
 		switch {
 		case isSidecar(c) && running(cs.current):
 			continue
-		case succeeded(cs.current) && !isSidecar(c):
+		case succeeded(cs.current) && !isSidecar(c) && cs.current.SandboxID == s.sandbox.ID:
 			continue
 		case running(cs.current):
 			return 0 // wait for it to finish
-		case exited(cs.current) && pod.Spec.RestartPolicy == corev1.RestartPolicyNever && !isSidecar(c):
+		case exited(cs.current) && cs.current.Exit.Code != 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever && !isSidecar(c):
 			s.phase = corev1.PodFailed
 			return 0
 		}
@@ -179,10 +180,7 @@ func (k *Kubelet) ensureSandbox(ctx context.Context, w *worker, pod *corev1.Pod)
 			k.log.Error("stopping containers of a dead sandbox", "pod", klogRef(pod), "err", err)
 			return time.Second, false
 		}
-		if err := k.cfg.Runtime.RemoveSandbox(ctx, s.sandbox.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			k.log.Error("removing dead sandbox", "pod", klogRef(pod), "err", err)
-			return time.Second, false
-		}
+		s.oldSandboxes = append(s.oldSandboxes, s.sandbox.ID)
 		if err := k.disconnect(ctx, w.uid, s); err != nil {
 			k.log.Error("removing a dead sandbox from the pod network", "pod", klogRef(pod), "err", err)
 			return time.Second, false
