@@ -122,6 +122,14 @@ func waitPod(t *testing.T, c *cluster, ns, name string, timeout time.Duration, w
 	}
 }
 
+// waitingWith is true of a pod whose container waits for reason.
+func waitingWith(container, reason string) func(*corev1.Pod) bool {
+	return func(p *corev1.Pod) bool {
+		cs := containerStatus(p, container)
+		return cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason == reason
+	}
+}
+
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -395,10 +403,7 @@ func TestKubeletCrashLoopBackOff(t *testing.T) {
 	c := node.getNode(t)
 	ns := c.namespace(t)
 	c.kubectl(t, "run", "-n", ns, "crasher", "--image", crashImage, "--image-pull-policy", "Never")
-	pod := waitPod(t, c, ns, "crasher", time.Minute, "CrashLoopBackOff", func(p *corev1.Pod) bool {
-		cs := containerStatus(p, "crasher")
-		return cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff"
-	})
+	pod := waitPod(t, c, ns, "crasher", time.Minute, "CrashLoopBackOff", waitingWith("crasher", "CrashLoopBackOff"))
 	cs := containerStatus(pod, "crasher")
 	if !strings.HasPrefix(cs.State.Waiting.Message, "back-off 10s restarting failed container=crasher pod=crasher_"+ns) {
 		t.Errorf("first back-off message: %q", cs.State.Waiting.Message)
@@ -520,18 +525,12 @@ spec:
     command: [sh, -c, 'echo password=$(cat /etc/foo/password); exec sleep 3600']
     volumeMounts: [{name: foo, mountPath: /etc/foo, readOnly: true}]
 `, busyboxImage), "apply", "-n", ns, "-f", "-")
-	pod := waitPod(t, c, ns, "needs-config", time.Minute, "CreateContainerConfigError", func(p *corev1.Pod) bool {
-		cs := containerStatus(p, "main")
-		return cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CreateContainerConfigError"
-	})
+	pod := waitPod(t, c, ns, "needs-config", time.Minute, "CreateContainerConfigError", waitingWith("main", "CreateContainerConfigError"))
 	if msg := containerStatus(pod, "main").State.Waiting.Message; msg != `configmap "special-config" not found` {
 		t.Errorf("CreateContainerConfigError message: %q", msg)
 	}
 	waitEvent(t, c, ns, "needs-secret", `FailedMount: MountVolume.SetUp failed for volume "foo" : secret "myothersecret" not found`, time.Minute)
-	pod = waitPod(t, c, ns, "needs-secret", 5*time.Second, "ContainerCreating", func(p *corev1.Pod) bool {
-		cs := containerStatus(p, "main")
-		return cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason == "ContainerCreating"
-	})
+	pod = waitPod(t, c, ns, "needs-secret", 5*time.Second, "ContainerCreating", waitingWith("main", "ContainerCreating"))
 
 	c.kubectl(t, "create", "configmap", "-n", ns, "special-config", "--from-literal=special.how=very")
 	c.kubectl(t, "create", "secret", "generic", "-n", ns, "myothersecret", "--from-literal=password=s3cret")
@@ -560,10 +559,7 @@ func TestKubeletHostileImageRefused(t *testing.T) {
 	}
 	c.berth(t, "image", "import", "--data-dir", c.dir, layout)
 	c.kubectl(t, "run", "-n", ns, "hostile", "--image", "berth.dev/test/hostile:1", "--image-pull-policy", "Never")
-	pod := waitPod(t, c, ns, "hostile", time.Minute, "CreateContainerError", func(p *corev1.Pod) bool {
-		cs := containerStatus(p, "hostile")
-		return cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CreateContainerError"
-	})
+	pod := waitPod(t, c, ns, "hostile", time.Minute, "CreateContainerError", waitingWith("hostile", "CreateContainerError"))
 	t.Logf("refused: %s", containerStatus(pod, "hostile").State.Waiting.Message)
 	if _, err := os.Stat(victim); !os.IsNotExist(err) {
 		t.Fatalf("the hostile layer wrote %s (%v)", victim, err)
