@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -34,6 +35,9 @@ func familyOf(a netip.Addr) family {
 	}
 	return families[1]
 }
+
+// ctStatusDstNAT is conntrack's IPS_DST_NAT: the connection was DNATed.
+const ctStatusDstNAT = 1 << 5
 
 // reg32 is the first of nftables' 32-bit registers (NFT_REG32_00), which
 // concatenations are loaded into; it overlaps NFT_REG_1.
@@ -187,6 +191,7 @@ func (x *tx) static() error {
 	for _, f := range families {
 		concat := nftables.MustConcatSetType(f.addrType, nftables.TypeInetProto, nftables.TypeInetService)
 		ports := nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+		pairs := nftables.MustConcatSetType(f.addrType, f.addrType)
 		var nodeIPs []nftables.SetElement
 		for _, ip := range x.tb.static.nodeIPs {
 			if ip.Is6() == f.v6 {
@@ -196,6 +201,7 @@ func (x *tx) static() error {
 		for _, s := range []*nftables.Set{
 			x.set(setName(setClusterIPs, f.v6), nftables.Set{KeyType: f.addrType}),
 			x.set(setName(setNodePortIPs, f.v6), nftables.Set{KeyType: f.addrType}),
+			x.set(setName(setHairpin, f.v6), nftables.Set{Concatenation: true, KeyType: pairs}),
 			x.set(setName(mapServiceIPs, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: concat, DataType: nftables.TypeVerdict}),
 			x.set(setName(mapNoEndpointIPs, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: concat, DataType: nftables.TypeVerdict}),
 			x.set(setName(mapNodePorts, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: ports, DataType: nftables.TypeVerdict}),
@@ -236,6 +242,10 @@ func (x *tx) static() error {
 	x.rule(chainReject, matchL4Proto(unix.IPPROTO_TCP), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})
 	x.rule(chainReject, []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}})
 	x.rule(chainMark, setMark(^uint32(masqueradeMark), masqueradeMark))
+	for _, f := range families {
+		x.rule(chainMasquerading, ctStatus(ctStatusDstNAT), f.match(), f.load(f.saddr, reg32), f.load(f.daddr, reg32+f.addrLen/4),
+			lookup(reg32, setName(setHairpin, f.v6)), []expr.Any{&expr.Masq{FullyRandom: true}})
+	}
 	x.rule(chainMasquerading, []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(masqueradeMark), Xor: make([]byte, 4)},
@@ -248,6 +258,18 @@ func (x *tx) static() error {
 
 // apply queues change c towards rs.
 func (x *tx) apply(rs *ruleset, c change) error {
+	v6 := rs.endpointsMaps()
+	for _, name := range c.newMaps {
+		f := families[0]
+		if v6[name] {
+			f = families[1]
+		}
+		m := x.set(name, nftables.Set{IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService)})
+		if err := x.AddSet(m, nil); err != nil {
+			return fmt.Errorf("adding nftables map %s: %w", name, err)
+		}
+		x.ops++
+	}
 	for _, name := range c.newChains {
 		x.AddChain(x.tb.chain(name))
 		x.ops++
@@ -258,9 +280,7 @@ func (x *tx) apply(rs *ruleset, c change) error {
 	}
 	for _, list := range [][]string{c.newChains, c.writeChains} {
 		for _, name := range list {
-			if err := x.writeChain(name, rs.chains[name]); err != nil {
-				return err
-			}
+			x.writeChain(name, rs.chains[name])
 		}
 	}
 	if err := x.elements(c.delElems, nil); err != nil {
@@ -279,90 +299,71 @@ func (x *tx) apply(rs *ruleset, c change) error {
 		x.DelChain(x.tb.chain(name))
 		x.ops++
 	}
+	for _, name := range c.delMaps {
+		x.DelSet(&nftables.Set{Table: x.tb.t(), Name: name})
+		x.ops++
+	}
 	return nil
 }
 
-// elements deletes elems (to is nil) or adds them with their verdicts, in
-// messages of a bounded size (a netlink attribute holds at most 64 KiB).
+// elements deletes elems (to is nil) or adds them with their values, in
+// messages of one set each and of a bounded size (a netlink attribute holds
+// at most 64 KiB). elems come sorted by set, as diff makes them.
 func (x *tx) elements(elems []elem, to map[elem]string) error {
 	const chunk = 256
-	for _, name := range sortedSets(elems) {
+	for len(elems) > 0 {
+		name := elems[0].set
+		n := 1
+		for n < len(elems) && n < chunk && elems[n].set == name {
+			n++
+		}
+		batch := make([]nftables.SetElement, n)
+		for i, e := range elems[:n] {
+			batch[i].Key = []byte(e.key)
+			switch {
+			case to == nil || to[e] == "":
+			case strings.HasPrefix(name, mapEndpointsOf):
+				batch[i].Val = []byte(to[e])
+			default:
+				batch[i].VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: to[e]}
+			}
+		}
+		elems = elems[n:]
 		s := &nftables.Set{Table: x.tb.t(), Name: name}
-		var batch []nftables.SetElement
-		send := func() error {
-			if len(batch) == 0 {
-				return nil
-			}
-			var err error
-			if to == nil {
-				err = x.SetDeleteElements(s, batch)
-			} else {
-				err = x.SetAddElements(s, batch)
-			}
-			x.ops++
-			batch = batch[:0]
-			if err != nil {
-				return fmt.Errorf("nftables set %s: %w", name, err)
-			}
-			return nil
+		var err error
+		if to == nil {
+			err = x.SetDeleteElements(s, batch)
+		} else {
+			err = x.SetAddElements(s, batch)
 		}
-		for _, e := range elems {
-			if e.set != name {
-				continue
-			}
-			se := nftables.SetElement{Key: []byte(e.key)}
-			if to != nil && to[e] != "" {
-				se.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: to[e]}
-			}
-			batch = append(batch, se)
-			if len(batch) == chunk {
-				if err := send(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := send(); err != nil {
-			return err
+		x.ops++
+		if err != nil {
+			return fmt.Errorf("nftables set %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
 // writeChain queues the rules of a per-port chain.
-func (x *tx) writeChain(name string, spec chainSpec) error {
-	switch spec.kind {
-	case kindEndpoint:
-		f := familyOf(spec.addr.Addr())
-		host := netip.PrefixFrom(spec.addr.Addr(), spec.addr.Addr().BitLen())
-		x.rule(name, f.match(), f.load(f.saddr, 1), cmpEq(host.Addr().AsSlice()), jump(chainMark))
-		x.rule(name, matchL4Proto(spec.proto), dnat(f, spec.addr))
-	case kindService, kindExternal:
-		var mark []expr.Any
-		if spec.mark {
-			mark = jump(chainMark)
-		}
-		if len(spec.targets) == 1 {
-			x.rule(name, mark, []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: spec.targets[0]}})
-			return nil
-		}
-		vmap := &nftables.Set{Table: x.tb.t(), Anonymous: true, Constant: true, IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
-		elems := make([]nftables.SetElement, len(spec.targets))
-		for i, target := range spec.targets {
-			elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: target}}
-		}
-		if err := x.AddSet(vmap, elems); err != nil {
-			return fmt.Errorf("adding the endpoint map of chain %s: %w", name, err)
-		}
-		x.ops += 2
-		if spec.mark {
-			x.rule(name, mark)
-		}
-		x.rule(name, []expr.Any{
-			&expr.Numgen{Register: 1, Modulus: uint32(len(spec.targets)), Type: unix.NFT_NG_RANDOM},
-			&expr.Lookup{SourceRegister: 1, SetName: vmap.Name, SetID: vmap.ID, DestRegister: 0, IsDestRegSet: true},
-		})
+func (x *tx) writeChain(name string, spec chainSpec) {
+	f := families[0]
+	if spec.v6 {
+		f = families[1]
 	}
-	return nil
+	if spec.mark {
+		x.rule(name, jump(chainMark))
+	}
+	if spec.n == 0 {
+		x.rule(name, matchL4Proto(spec.proto), dnat(f, spec.one))
+		return
+	}
+	// The address and port found land in consecutive 32-bit registers.
+	data := uint32(reg32 + 1)
+	x.rule(name, matchL4Proto(spec.proto), []expr.Any{
+		&expr.Numgen{Register: reg32, Modulus: spec.n, Type: unix.NFT_NG_RANDOM},
+		&expr.Lookup{SourceRegister: reg32, SetName: endpointsMap(spec.pick), DestRegister: data, IsDestRegSet: true},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: data, RegProtoMin: data + f.addrLen/4, Specified: true},
+	})
 }
 
 // deleteTable deletes the table if it is there.
@@ -461,6 +462,15 @@ func ctStateNew() []expr.Any {
 	return []expr.Any{
 		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+// ctStatus matches connections with any of the given status bits.
+func ctStatus(bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
 	}
 }

@@ -233,3 +233,58 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestTableIPv6 writes an IPv6 table straight from service ports and
+// connects through it: balancing over a map of IPv6 endpoints shared by the
+// ClusterIP and the NodePort, a single endpoint, and hairpin masquerade.
+func TestTableIPv6(t *testing.T) {
+	var (
+		node = netip.MustParseAddr("fd00::1")
+		a    = netip.MustParseAddr("fd00::11")
+		b    = netip.MustParseAddr("fd00::12")
+		cidr = netip.MustParsePrefix("fd96::/112")
+	)
+	ns := newTestNS(t)
+	ns.setupLinks(t, []netip.Prefix{netip.PrefixFrom(node, 64), netip.PrefixFrom(a, 64), netip.PrefixFrom(b, 64)}, []netip.Prefix{cidr})
+	ns.serve(t, "a", netip.AddrPortFrom(a, 8080))
+	ns.serve(t, "b", netip.AddrPortFrom(b, 8080))
+	eps := []endpoint{{addr: netip.AddrPortFrom(a, 8080)}, {addr: netip.AddrPortFrom(b, 8080)}}
+	sps := []*servicePort{
+		{id: "default/web/tcp/http/ipv6", proto: unix.IPPROTO_TCP, v6: true, ips: []netip.Addr{netip.MustParseAddr("fd96::10")}, port: 80, nodePort: 30080, cluster: eps, external: eps},
+		{id: "default/self/tcp/http/ipv6", proto: unix.IPPROTO_TCP, v6: true, ips: []netip.Addr{netip.MustParseAddr("fd96::30")}, port: 80, cluster: eps[:1]},
+	}
+	rs := buildRuleset(sps)
+	if maps := rs.endpointsMaps(); len(maps) != 1 {
+		t.Errorf("endpoint maps %v, want one shared by the service and external chains", maps)
+	}
+	tb := &table{name: uniqueTable(), netns: ns.fd, static: staticConfig{nodeIPs: []netip.Addr{node}, serviceCIDRs: []netip.Prefix{cidr}}}
+	if err := tb.writeAll(rs); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"[fd96::10]:80", "[fd00::1]:30080"} {
+		seen := map[string]int{}
+		for range 40 {
+			s, err := ns.ask(netip.MustParseAddrPort(to), netip.Addr{})
+			if err != nil {
+				t.Fatalf("connecting to %s: %v", to, err)
+			}
+			seen[strings.Fields(s)[0]]++
+		}
+		if seen["a"] == 0 || seen["b"] == 0 || len(seen) != 2 {
+			t.Errorf("40 connections to %s reached %v, want both a and b", to, seen)
+		}
+	}
+	// IPv6 masquerade on one host keeps the source address (it is the best
+	// match for itself), but fully random masquerade changes the port.
+	from := netip.AddrPortFrom(a, 40123)
+	s, err := ns.askFrom(netip.MustParseAddrPort("[fd96::30]:80"), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(s); f[0] != "a" || f[2] == "40123" {
+		t.Errorf("endpoint answered %q to its own connection through the service from %s, want it masqueraded", s, from)
+	}
+	if _, err := ns.ask(netip.MustParseAddrPort("[fd96::99]:80"), netip.Addr{}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("unallocated service address: %v, want connection refused", err)
+	}
+}

@@ -127,7 +127,8 @@ func (ns *testNS) setupLinks(t testing.TB, addrs []netip.Prefix, routes []netip.
 	}
 	for _, a := range addrs {
 		ipn := &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}
-		if err := h.AddrAdd(d, &netlink.Addr{IPNet: ipn}); err != nil {
+		// No duplicate address detection: an IPv6 address is usable at once.
+		if err := h.AddrAdd(d, &netlink.Addr{IPNet: ipn, Flags: unix.IFA_F_NODAD}); err != nil {
 			t.Fatalf("adding %s: %v", a, err)
 		}
 	}
@@ -140,7 +141,7 @@ func (ns *testNS) setupLinks(t testing.TB, addrs []netip.Prefix, routes []netip.
 }
 
 // serve listens on addr in ns and answers each connection with
-// "name remote-IP".
+// "name remote-IP remote-port".
 func (ns *testNS) serve(t testing.TB, name string, addr netip.AddrPort) {
 	t.Helper()
 	var (
@@ -158,24 +159,29 @@ func (ns *testNS) serve(t testing.TB, name string, addr netip.AddrPort) {
 			if err != nil {
 				return
 			}
-			ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-			_, _ = fmt.Fprintf(c, "%s %s\n", name, ip)
+			remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+			_, _ = fmt.Fprintf(c, "%s %s %d\n", name, remote.Addr().Unmap(), remote.Port())
 			c.Close()
 		}
 	}()
 }
 
 // ask connects from ns (from local when valid) to addr and returns the
-// answer "name remote-IP".
+// answer "name remote-IP remote-port".
 func (ns *testNS) ask(addr netip.AddrPort, local netip.Addr) (string, error) {
+	return ns.askFrom(addr, netip.AddrPortFrom(local, 0))
+}
+
+// askFrom is ask from a given local port too (when not 0).
+func (ns *testNS) askFrom(addr, local netip.AddrPort) (string, error) {
 	var (
 		c   net.Conn
 		err error
 	)
 	ns.do(func() {
 		d := net.Dialer{Timeout: 3 * time.Second}
-		if local.IsValid() {
-			d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
+		if local.Addr().IsValid() {
+			d.LocalAddr = net.TCPAddrFromAddrPort(local)
 		}
 		c, err = d.Dial("tcp", addr.String())
 	})
