@@ -19,11 +19,11 @@ test:
 
 # API throughput and latency for 10,000 pods next to raw etcd on the same store;
 # berth template and list next to the real Helm (built from the Go module proxy);
-# scheduling, the kubelet, and kube-proxy's rules for 1,000 Services x 10
-# endpoints (root).
+# scheduling, the kubelet, a ClusterIP next to the pod IP, and kube-proxy's
+# rules for 1,000 Services x 10 endpoints (root).
 bench: build
 	BERTH=$(abspath $(BIN)) HELM=$$(./hack/build-helm.sh) \
-	  $(GO) test -run '^$$' -bench 'BenchmarkAPI|BenchmarkCharts|BenchmarkScheduling|BenchmarkKubelet' -benchtime 1x -timeout 60m ./cmd/berth
+	  $(GO) test -run '^$$' -bench 'BenchmarkAPI|BenchmarkCharts|BenchmarkScheduling|BenchmarkKubelet|BenchmarkServiceProxy' -benchtime 1x -timeout 60m ./cmd/berth
 	$(GO) test -run '^$$' -bench 'BenchmarkWriteAll|BenchmarkEndpointChange' -benchtime 10x ./orchestrator/proxy
 
 demo: build

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,31 +25,23 @@ import (
 	"berth.dev/berth/orchestrator/version"
 )
 
-// agentOptions configure the node agent that `berth server` runs beside the
-// control plane.
+// agentOptions configure a node agent: the one `berth server` runs beside
+// the control plane, or `berth agent` on a machine that joins a cluster.
 type agentOptions struct {
-	disableAgent bool
-	nodeName     string
-	kubeletPort  int
-	cgroupRoot   string
-	bridge       string
-	registries   string
-	// clusterDNS is kube-dns's cluster IP (default: the tenth address of
-	// the service range, as k3s's 10.43.0.10); dnsPort the port the DNS
-	// server listens on at the node's address.
-	clusterDNS    net.IP
-	clusterDomain string
-	dnsPort       int
+	nodeName    string
+	kubeletPort int
+	cgroupRoot  string
+	bridge      string
+	registries  string
+	// dnsPort is the port the node's DNS server listens on at its address.
+	dnsPort int
 }
 
 func (o *agentOptions) addFlags(f *pflag.FlagSet) {
-	f.BoolVar(&o.disableAgent, "disable-agent", false, "do not run the agent (the kubelet) in this process: no pods run on this machine")
 	f.StringVar(&o.nodeName, "node-name", "", "name of this machine's Node (default: the host name)")
 	f.IntVar(&o.kubeletPort, "kubelet-port", 10250, "port of the kubelet's HTTPS server (logs, exec, port-forward); 0 picks a free one")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "/berth", "cgroup under which the pods' cgroups are created")
 	f.StringVar(&o.bridge, "pod-bridge", "berth0", "name of the node's pod network bridge (and of its nftables table, berth-NAME)")
-	f.IPVar(&o.clusterDNS, "cluster-dns", nil, "cluster IP of the kube-dns Service, pods' nameserver (default: the tenth address of --service-cidr)")
-	f.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.IntVar(&o.dnsPort, "cluster-dns-port", 53, "port of the cluster DNS server on the node's address")
 	f.StringVar(&o.registries, "registries", "", "mirrors and credentials for image pulls, in k3s's registries.yaml format (default DATA-DIR/registries.yaml, if present)")
 }
@@ -57,10 +50,22 @@ func (o *agentOptions) addFlags(f *pflag.FlagSet) {
 // images, pods, logs and volumes.
 func agentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }
 
-// startAgent runs the node agent against the API until ctx ends.
-func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir string, o agentOptions, clusterCIDRs, serviceCIDRs []*net.IPNet) error {
+// nodeRole is what differs between the server's own node and a joined one.
+type nodeRole struct {
+	// kubeletTLS makes the kubelet server's TLS configuration for the
+	// node's addresses and names.
+	kubeletTLS func(ips []net.IP, names []string) (*tls.Config, error)
+	labels     map[string]string
+	// defaultStorage makes the node's local-path provisioner serve claims
+	// no scheduler placed (the all-in-one server's node).
+	defaultStorage bool
+}
+
+// startAgent runs a node until ctx ends: the agent (the kubelet), its
+// kube-proxy and its cluster DNS server.
+func startAgent(ctx context.Context, client kubernetes.Interface, dataDir string, o agentOptions, network clusterNetwork, role nodeRole) error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("the agent runs containers and needs root: run berth server as root, or pass --disable-agent to run the control plane only")
+		return fmt.Errorf("the agent runs containers and needs root: run berth as root, or pass --disable-agent to berth server to run the control plane only")
 	}
 	if o.kubeletPort < 0 || o.kubeletPort > 65535 {
 		return fmt.Errorf("--kubelet-port %d is out of range 0-65535", o.kubeletPort)
@@ -73,13 +78,6 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 		}
 		name = host
 	}
-	clusterDNS := o.clusterDNS
-	if clusterDNS == nil {
-		clusterDNS = nthAddress(serviceCIDRs[0], 10)
-	}
-	if !serviceCIDRs[0].Contains(clusterDNS) {
-		return fmt.Errorf("--cluster-dns %s is outside --service-cidr %s", clusterDNS, serviceCIDRs[0])
-	}
 	nodeIP, err := nodeAddress(ctx, dataDir)
 	if err != nil {
 		return err
@@ -87,13 +85,6 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 	registries, err := loadRegistries(dataDir, o.registries)
 	if err != nil {
 		return fmt.Errorf("--registries: %w", err)
-	}
-	client, err := kubernetes.NewForConfig(loopback)
-	if err != nil {
-		return err
-	}
-	kubeletTLS := func(ips []net.IP, names []string) (*tls.Config, error) {
-		return ca.ServingTLS(pki.Leaf{Name: "kubelet", CommonName: "kubelet-" + name, DNSNames: names, IPs: ips, Server: true})
 	}
 	dir := agentDir(dataDir)
 	cfg := agent.Config{
@@ -103,28 +94,115 @@ func startAgent(ctx context.Context, loopback *rest.Config, ca *pki.CA, dataDir 
 		RuntimeDir:     filepath.Join(dir, "runtime"),
 		CgroupRoot:     o.cgroupRoot,
 		Bridge:         o.bridge,
-		ClusterCIDRs:   clusterCIDRs,
-		ServiceCIDRs:   serviceCIDRs,
-		ClusterDNS:     []string{clusterDNS.String()},
-		ClusterDomain:  o.clusterDomain,
+		ClusterCIDRs:   network.clusterCIDRs,
+		ServiceCIDRs:   network.serviceCIDRs,
+		ClusterDNS:     []string{network.clusterDNS.String()},
+		ClusterDomain:  network.clusterDomain,
 		Registries:     registries,
 		KubeletPort:    o.kubeletPort,
-		KubeletTLS:     kubeletTLS,
+		KubeletTLS:     role.kubeletTLS,
 		KubeletClients: []string{apiserver.KubeletClientName},
-		Labels:         map[string]string{"node-role.kubernetes.io/control-plane": "true"},
+		Labels:         role.labels,
 		KubeletVersion: version.Kubernetes(),
 		Version:        version.Berth,
-		DefaultStorage: true,
+		DefaultStorage: role.defaultStorage,
 	}
 	go func() {
 		if err := agent.Run(ctx, cfg); err != nil {
 			slog.Error("agent stopped", "err", err)
 		}
 	}()
-	if err := startProxy(ctx, client, name, nodeIP, proxyTable(o.bridge), serviceCIDRs); err != nil {
+	if err := startProxy(ctx, client, name, nodeIP, proxyTable(o.bridge), network.serviceCIDRs); err != nil {
 		return err
 	}
-	return startDNS(ctx, client, nodeIP, o.dnsPort, clusterDNS, o.clusterDomain, clusterCIDRs)
+	return startDNS(ctx, client, name, nodeIP, o.dnsPort, network)
+}
+
+func newAgentCommand(cluster *clusterFlags) *cobra.Command {
+	var (
+		dataDir string
+		o       agentOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run this machine as a node of a cluster: the kubelet, kube-proxy and cluster DNS",
+		Long: `Run this machine as a node of the cluster the kubeconfig reaches (--kubeconfig,
+else $KUBECONFIG, else ~/.kube/config): the kubelet running its pods' containers,
+kube-proxy and the node's cluster DNS server, as berth server runs beside the
+control plane. The cluster's network (pod and service ranges, DNS) comes from the
+server. Pods on nodes of one network segment reach each other directly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd.Context(), cluster, dataDir, o)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/berth", "directory for the node's images, pods, logs and volumes")
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agentOptions) error {
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	config, err := cluster.restConfig()
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	network, err := readClusterNetwork(ctx, client)
+	if err != nil {
+		return err
+	}
+	clusterCA, err := clusterCAPool(config)
+	if err != nil {
+		return err
+	}
+	// Until nodes are given certificates by the cluster, the kubelet serves
+	// with one of its own CA, which the API server does not trust: kubectl
+	// logs and exec do not reach this node's pods yet.
+	local, err := pki.LoadOrCreateCA(filepath.Join(agentDir(dataDir), "tls"))
+	if err != nil {
+		return err
+	}
+	role := nodeRole{kubeletTLS: func(ips []net.IP, names []string) (*tls.Config, error) {
+		c, err := local.ServingTLS(pki.Leaf{Name: "kubelet", CommonName: "kubelet-" + names[0], DNSNames: names, IPs: ips, Server: true})
+		if err != nil {
+			return nil, err
+		}
+		c.ClientCAs = clusterCA
+		return c, nil
+	}}
+	if err := startAgent(ctx, client, dataDir, o, network, role); err != nil {
+		return err
+	}
+	slog.Info("agent is running", "server", config.Host)
+	<-ctx.Done()
+	return nil
+}
+
+// clusterCAPool is the cluster's CA, from the kubeconfig: the API server's
+// client certificate for kubelets is signed by it.
+func clusterCAPool(config *rest.Config) (*x509.CertPool, error) {
+	pemData := config.CAData
+	if len(pemData) == 0 && config.CAFile != "" {
+		var err error
+		if pemData, err = os.ReadFile(config.CAFile); err != nil {
+			return nil, fmt.Errorf("reading the cluster's CA: %w", err)
+		}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("the kubeconfig holds no certificate authority of the cluster (certificate-authority or certificate-authority-data)")
+	}
+	return pool, nil
 }
 
 // nodeAddress is the address this node is reached at (its InternalIP).

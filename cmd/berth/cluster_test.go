@@ -78,6 +78,11 @@ func (b *syncBuffer) String() string {
 func startProcess(role string, args ...string) (*process, error) {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), roleEnv+"="+role)
+	return startCmd(cmd)
+}
+
+// startCmd starts cmd, which dies with the test.
+func startCmd(cmd *exec.Cmd) (*process, error) {
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -297,7 +302,7 @@ func (s *shared) stop() { s.c.stop() }
 
 // kubectl runs the real kubectl against the cluster and returns its standard
 // output; the test fails if kubectl does.
-func (c *cluster) kubectl(t *testing.T, args ...string) string {
+func (c *cluster) kubectl(t testing.TB, args ...string) string {
 	t.Helper()
 	out, stderr, err := c.kubectlResult(args, nil)
 	if err != nil {
@@ -317,7 +322,7 @@ func (c *cluster) kubectlFails(t *testing.T, args ...string) string {
 }
 
 // kubectlStdin runs kubectl with stdin (a manifest for "-f -").
-func (c *cluster) kubectlStdin(t *testing.T, stdin string, args ...string) string {
+func (c *cluster) kubectlStdin(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
 	out, stderr, err := c.kubectlResult(args, strings.NewReader(stdin))
 	if err != nil {

@@ -720,9 +720,10 @@ spec:
 	}
 }
 
-// TestKubeletServices: a ClusterIP spreads over three replicas from a pod, a
-// NodePort answers on the node's address from the host, and a Service
-// without endpoints refuses at once.
+// TestKubeletServices: a ClusterIP spreads over three replicas from a pod and
+// a replica that turns unready leaves it, a NodePort answers on the node's
+// address from the host, a Service's name resolves through the cluster DNS,
+// and a Service without endpoints refuses at once.
 func TestKubeletServices(t *testing.T) {
 	t.Parallel()
 	c := node.getNode(t)
@@ -789,6 +790,33 @@ spec:
 	}
 	if len(seen) != 3 {
 		t.Fatalf("40 requests to the ClusterIP reached %d pods, want all 3: %v", len(seen), seen)
+	}
+
+	// A replica that turns unready leaves the endpoints, and so the
+	// ClusterIP's traffic, within its probe period and a proxy sync.
+	pods, err := c.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil || len(pods.Items) != 3 {
+		t.Fatalf("web pods: %v", err)
+	}
+	victim := pods.Items[0]
+	c.kubectl(t, "exec", "-n", ns, "client", "--", "wget", "-qO-", "http://"+net.JoinHostPort(victim.Status.PodIP, "8080")+"/fail")
+	waitPod(t, c, ns, victim.Name, 30*time.Second, "not Ready", func(p *corev1.Pod) bool { return !podReady(p) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen = map[string]int{}
+		for _, line := range strings.Fields(c.kubectl(t, "exec", "-n", ns, "client", "--", "sh", "-c", script)) {
+			seen[line]++
+		}
+		if seen[victim.Name] == 0 && len(seen) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("40 requests to the ClusterIP after %s turned unready reached %v, want the two others only", victim.Name, seen)
+		}
+	}
+	if out := c.kubectl(t, "get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=web", "-o",
+		"jsonpath={range .items[*].endpoints[?(@.targetRef.name=='"+victim.Name+"')]}{.conditions.ready}{end}"); out != "false" {
+		t.Errorf("the unready pod's endpoint has ready %q, want false", out)
 	}
 
 	// The NodePort answers on the node's address, from the host.

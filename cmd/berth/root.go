@@ -18,5 +18,6 @@ Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
 	cluster := &clusterFlags{}
 	cluster.addFlags(root.PersistentFlags())
 	root.AddCommand(releaseCommands(cluster)...)
+	root.AddCommand(newAgentCommand(cluster))
 	return root
 }

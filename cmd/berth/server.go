@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -47,8 +48,13 @@ type serverOptions struct {
 	hollowNodes      int
 	hollowCapacity   map[string]string
 	hollowStartDelay time.Duration
+	disableAgent     bool
 	agent            agentOptions
 	clusterCIDR      string
+	// clusterDNS is kube-dns's cluster IP (default: the tenth address of the
+	// service range, as k3s's 10.43.0.10).
+	clusterDNS    net.IP
+	clusterDomain string
 }
 
 func newServerCommand() *cobra.Command {
@@ -85,7 +91,10 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "pods' address range(s), comma-separated (one IPv4 and one IPv6 at most); each node gets a subnet")
 	f.IntVar(&o.nodeCIDRMaskSizeIPv4, "node-cidr-mask-size-ipv4", nodeipam.DefaultNodeMaskSizeIPv4, "prefix length of each node's IPv4 pod subnet")
 	f.IntVar(&o.nodeCIDRMaskSizeIPv6, "node-cidr-mask-size-ipv6", nodeipam.DefaultNodeMaskSizeIPv6, "prefix length of each node's IPv6 pod subnet")
+	f.BoolVar(&o.disableAgent, "disable-agent", false, "do not run the agent (the kubelet) in this process: no pods run on this machine")
 	o.agent.addFlags(f)
+	f.IPVar(&o.clusterDNS, "cluster-dns", nil, "cluster IP of the kube-dns Service, pods' nameserver (default: the tenth address of --service-cidr)")
+	f.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
 }
@@ -108,6 +117,13 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	if o.clusterCIDRs, err = nodeipam.ParseClusterCIDRs(o.clusterCIDR); err != nil {
 		return err
+	}
+	network := clusterNetwork{clusterCIDRs: o.clusterCIDRs, serviceCIDRs: []*net.IPNet{&o.serviceCIDR}, clusterDNS: o.clusterDNS, clusterDomain: o.clusterDomain}
+	if network.clusterDNS == nil {
+		network.clusterDNS = nthAddress(&o.serviceCIDR, 10)
+	}
+	if !o.serviceCIDR.Contains(network.clusterDNS) {
+		return fmt.Errorf("--cluster-dns %s is outside --service-cidr %s", network.clusterDNS, &o.serviceCIDR)
 	}
 	hollowCapacity, err := resourceList(o.hollowCapacity)
 	if err != nil {
@@ -172,8 +188,22 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := startControllers(ctx, api.Loopback, enabled, o.controllerSettings); err != nil {
 		return err
 	}
-	if !o.agent.disableAgent {
-		if err := startAgent(ctx, api.Loopback, ca, dataDir, o.agent, o.clusterCIDRs, []*net.IPNet{&o.serviceCIDR}); err != nil {
+	client, err := kubernetes.NewForConfig(api.Loopback)
+	if err != nil {
+		return err
+	}
+	if err := network.publish(ctx, client); err != nil {
+		return err
+	}
+	if !o.disableAgent {
+		role := nodeRole{
+			kubeletTLS: func(ips []net.IP, names []string) (*tls.Config, error) {
+				return ca.ServingTLS(pki.Leaf{Name: "kubelet", CommonName: "kubelet-" + names[0], DNSNames: names, IPs: ips, Server: true})
+			},
+			labels:         map[string]string{"node-role.kubernetes.io/control-plane": "true"},
+			defaultStorage: true,
+		}
+		if err := startAgent(ctx, client, dataDir, o.agent, network, role); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,8 @@
 // Package agent assembles berth's node agent, the real kubelet: the image
 // store, the libcontainer runtime, volumes, the pod sync, the kubelet server,
-// the Node's registration and heartbeat, and the local-path provisioner, all
-// talking to the cluster through one API client.
+// the Node's registration and heartbeat, the routes to other nodes' pods and
+// the local-path provisioner, all talking to the cluster through one API
+// client.
 //
 // It owns the wiring and the on-disk layout under the agent's directory; the
 // parts own their behaviour. It must not import the API server or anything
@@ -31,6 +32,7 @@ import (
 	"berth.dev/berth/kubelet/envvars"
 	"berth.dev/berth/kubelet/images"
 	"berth.dev/berth/kubelet/localpath"
+	"berth.dev/berth/kubelet/noderoutes"
 	"berth.dev/berth/kubelet/nodestatus"
 	"berth.dev/berth/kubelet/pods"
 	"berth.dev/berth/kubelet/runtime/runc"
@@ -231,6 +233,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 
+	routes, err := noderoutes.New(noderoutes.Config{NodeName: cfg.NodeName, Log: log}, shared.Core().V1().Nodes())
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
 	if cfg.DefaultStorage {
 		if err := localpath.EnsureStorageClass(ctx, cfg.Client); err != nil {
 			return fmt.Errorf("agent: %w", err)
@@ -239,7 +246,7 @@ func Run(ctx context.Context, cfg Config) error {
 	shared.Start(ctx.Done())
 	onNode.Start(ctx.Done())
 	gc := &imageGC{store: store, pods: onNode.Core().V1().Pods().Lister(), log: log}
-	errs := make(chan error, 5)
+	errs := make(chan error, 6)
 	run := func(name string, f func(context.Context) error) {
 		go func() {
 			err := f(ctx)
@@ -255,6 +262,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("kubelet server", srv.Run)
 	run("local-path provisioner", provisioner.Run)
 	run("image garbage collection", gc.run)
+	run("routes to other nodes", routes.Run)
 	// Pods start once the control plane gave the node its pod range.
 	run("pod sync", func(ctx context.Context) error {
 		if err := network.start(ctx, cfg, filepath.Join(dir, networkDir), log); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"berth.dev/berth/kubelet/noderoutes"
 	"berth.dev/berth/kubelet/podnet"
 )
 
@@ -21,8 +22,8 @@ import (
 // cgroupRoot and pod bridge bridge left running, as k3s-killall.sh does for
 // k3s: every process in the pods' cgroups (containers and sandbox holders
 // outlive the agent by design), the cgroups in every hierarchy (cgroup v2, or
-// each v1 controller), the mounts under dir, and the pod network's links and
-// nftables table. The cluster's state is kept: an agent started again
+// each v1 controller), the mounts under dir, the pod network's links and
+// nftables table, and the routes to other nodes' pods. The cluster's state is kept: an agent started again
 // re-creates the pods, with the addresses they had.
 func KillAll(dir, cgroupRoot, bridge string) error {
 	if !filepath.IsAbs(cgroupRoot) || filepath.Clean(cgroupRoot) == "/" {
@@ -40,7 +41,7 @@ func KillAll(dir, cgroupRoot, bridge string) error {
 	for _, cg := range trees {
 		errs = append(errs, removeCgroupTree(cg))
 	}
-	errs = append(errs, unmountUnder(dir), podnet.Clean(bridge))
+	errs = append(errs, unmountUnder(dir), podnet.Clean(bridge), noderoutes.Clean(0))
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"berth.dev/berth/kubelet/images/imagetest"
+)
+
+// segment is one network segment on this machine: a bridge in the test's
+// network namespace that the test nodes' namespaces join, each as a
+// machine on a LAN would.
+type segment struct {
+	name   string // of the bridge, and the prefix of everything else
+	prefix [3]byte
+	bridge *netlink.Bridge
+}
+
+// address is the segment's address host; 1 is the bridge's, the nodes'
+// default route.
+func (s *segment) address(host byte) net.IP {
+	return net.IPv4(s.prefix[0], s.prefix[1], s.prefix[2], host)
+}
+
+func newSegment(t *testing.T) *segment {
+	t.Helper()
+	s := &segment{name: fmt.Sprintf("bs%08x", rand.Uint32()), prefix: [3]byte{10, 199, byte(rand.IntN(250))}}
+	s.bridge = &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.name}}
+	if err := netlink.LinkAdd(s.bridge); err != nil {
+		t.Fatalf("adding bridge %s: %v", s.name, err)
+	}
+	t.Cleanup(func() {
+		if err := netlink.LinkDel(s.bridge); err != nil {
+			t.Errorf("deleting bridge %s: %v", s.name, err)
+		}
+	})
+	if err := netlink.AddrAdd(s.bridge, &netlink.Addr{IPNet: &net.IPNet{IP: s.address(1), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(s.bridge); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testNode is a `berth agent` in a network namespace of its own on a
+// segment.
+type testNode struct {
+	name, netns, dir, cgroupRoot string
+	agent                        *process
+}
+
+// join makes network namespace NAME-host with "eth0" at the segment's
+// address host, and returns its path.
+func (s *segment) join(t *testing.T, host byte) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", s.name, host)
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netns.NewNamed(name)
+	if serr := netns.Set(orig); serr != nil {
+		// This thread is in the wrong namespace: let it die with the goroutine.
+		t.Fatalf("returning to the test's network namespace: %v", serr)
+	}
+	orig.Close()
+	runtime.UnlockOSThread()
+	if err != nil {
+		t.Fatalf("creating network namespace %s: %v", name, err)
+	}
+	defer ns.Close()
+	t.Cleanup(func() {
+		if err := netns.DeleteNamed(name); err != nil {
+			t.Errorf("deleting network namespace %s: %v", name, err)
+		}
+	})
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("%s-%d", s.name, host), MasterIndex: s.bridge.Index}, PeerName: "eth0", PeerNamespace: netlink.NsFd(ns)}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Fatalf("adding veth to %s: %v", name, err)
+	}
+	if err := netlink.LinkSetUp(veth); err != nil {
+		t.Fatal(err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Delete()
+	for _, l := range []string{"lo", "eth0"} {
+		link, err := h.LinkByName(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "eth0" {
+			if err := h.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: s.address(host), Mask: net.CIDRMask(24, 32)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.LinkSetUp(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.RouteAdd(&netlink.Route{Gw: s.address(1)}); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join("/run/netns", name)
+}
+
+// startNode runs `berth agent` for c in a namespace of the segment, with the
+// images of layouts imported first.
+func (s *segment) startNode(t *testing.T, c *cluster, name string, host byte, layouts []string) *testNode {
+	t.Helper()
+	n := &testNode{name: name, netns: s.join(t, host), dir: t.TempDir(), cgroupRoot: fmt.Sprintf("/%s-%d", s.name, host)}
+	berth := func(args ...string) *exec.Cmd {
+		cmd := exec.Command("nsenter", append([]string{"--net=" + n.netns, os.Args[0]}, args...)...)
+		cmd.Env = append(os.Environ(), roleEnv+"=berth")
+		return cmd
+	}
+	if out, err := berth(append([]string{"image", "import", "--data-dir", n.dir}, layouts...)...).CombinedOutput(); err != nil {
+		t.Fatalf("berth image import: %v\n%s", err, out)
+	}
+	agentArgs := []string{"--data-dir", n.dir, "--cgroup-root", n.cgroupRoot, "--pod-bridge", "berth0"}
+	t.Cleanup(func() {
+		if n.agent != nil {
+			n.agent.signal(syscall.SIGTERM)
+		}
+		// Containers outlive their agent by design; their network goes with
+		// the namespace.
+		if out, err := berth(append([]string{"killall"}, agentArgs...)...).CombinedOutput(); err != nil {
+			t.Errorf("berth killall on node %s: %v\n%s", name, err, out)
+		}
+		if t.Failed() && n.agent != nil {
+			t.Logf("agent %s:\n%s", name, n.agent.output)
+		}
+	})
+	cmd := berth(append([]string{"agent", "--kubeconfig", c.kubeconfig, "--node-name", name}, agentArgs...)...)
+	var err error
+	if n.agent, err = startCmd(cmd); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestKubeletMultiNode runs a control plane without a node of its own and two
+// agents, each in a network namespace of its own on one segment, as two
+// machines on a LAN: pods on one node reach pods on the other by address and
+// through a Service by name (kube-proxy and cluster DNS on each node).
+func TestKubeletMultiNode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runs containers and network namespaces: needs root")
+	}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		t.Fatal("nsenter (util-linux) runs the test nodes in their namespaces:", err)
+	}
+	seg := newSegment(t)
+	c, err := newCluster(clusterOptions{extraArgs: []string{"--bind-address", seg.address(1).String(),
+		"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 150+rand.IntN(40))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop)
+
+	src := t.TempDir()
+	hello, busybox := filepath.Join(src, "hello"), filepath.Join(src, "busybox")
+	if _, err := imagetest.BuildProgram(context.Background(), "hello", helloImage, hello); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := imagetest.Busybox(context.Background(), imagetest.HostBusybox, busyboxImage, busybox); err != nil {
+		t.Fatal(err)
+	}
+	seg.startNode(t, c, "node-a", 2, []string{busybox})
+	seg.startNode(t, c, "node-b", 3, []string{hello})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		nodes, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		ready := 0
+		if err == nil {
+			for _, n := range nodes.Items {
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && len(n.Spec.PodCIDRs) > 0 {
+						ready++
+					}
+				}
+			}
+		}
+		if ready == 2 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("two Ready nodes not seen (%v):\n%s", err, c.kubectl(t, "get", "nodes", "-o", "wide"))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+
+	ns := c.namespace(t)
+	c.kubectlStdin(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  nodeName: node-b
+  containers:
+  - name: web
+    image: %s
+    imagePullPolicy: Never
+    env: [{name: MESSAGE, value: hello from node-b}]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`, helloImage), "apply", "-n", ns, "-f", "-")
+	web := waitPod(t, c, ns, "web", time.Minute, "Ready", podReady)
+
+	// The client's answer is its exit code: kubectl logs cannot reach a
+	// joined node's kubelet until nodes get certificates of the cluster.
+	c.kubectlStdin(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  nodeName: node-a
+  restartPolicy: Never
+  containers:
+  - name: client
+    image: %s
+    imagePullPolicy: Never
+    command: [sh, -c, 'timeout 10 wget -qO- http://%s:8080/ | grep -x "hello from node-b" && timeout 10 wget -qO- http://web/ | grep -x "hello from node-b"']
+`, busyboxImage, web.Status.PodIP), "apply", "-n", ns, "-f", "-")
+	client := waitPod(t, c, ns, "client", time.Minute, "finished", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+	})
+	if client.Status.Phase != corev1.PodSucceeded {
+		t.Fatalf("the client on node-a did not reach the pod on node-b (%s) by address and through its Service: %s\n%s", web.Status.PodIP, client.Status.Phase, podEvents(t, c, ns, "client"))
+	}
+}
