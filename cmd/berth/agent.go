@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,6 +21,7 @@ import (
 	"berth.dev/berth/kubelet/agent"
 	"berth.dev/berth/kubelet/nodestatus"
 	"berth.dev/berth/orchestrator/apiserver"
+	"berth.dev/berth/orchestrator/ingress"
 	"berth.dev/berth/orchestrator/pki"
 	"berth.dev/berth/orchestrator/proxy"
 	"berth.dev/berth/orchestrator/version"
@@ -35,6 +37,9 @@ type agentOptions struct {
 	registries  string
 	// dnsPort is the port the node's DNS server listens on at its address.
 	dnsPort int
+	// The Ingress controller's ports on every address of the node.
+	disableIngress            bool
+	ingressHTTP, ingressHTTPS int
 }
 
 func (o *agentOptions) addFlags(f *pflag.FlagSet) {
@@ -43,6 +48,9 @@ func (o *agentOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "/berth", "cgroup under which the pods' cgroups are created")
 	f.StringVar(&o.bridge, "pod-bridge", "berth0", "name of the node's pod network bridge (and of its nftables table, berth-NAME)")
 	f.IntVar(&o.dnsPort, "cluster-dns-port", 53, "port of the cluster DNS server on the node's address")
+	f.BoolVar(&o.disableIngress, "disable-ingress", false, "do not run the built-in Ingress controller on this node")
+	f.IntVar(&o.ingressHTTP, "ingress-http-port", 80, "port of the Ingress controller's HTTP server")
+	f.IntVar(&o.ingressHTTPS, "ingress-https-port", 443, "port of the Ingress controller's HTTPS server")
 	f.StringVar(&o.registries, "registries", "", "mirrors and credentials for image pulls, in k3s's registries.yaml format (default DATA-DIR/registries.yaml, if present)")
 }
 
@@ -59,10 +67,14 @@ type nodeRole struct {
 	// defaultStorage makes the node's local-path provisioner serve claims
 	// no scheduler placed (the all-in-one server's node).
 	defaultStorage bool
+	// ingressStatus makes the node's address the Ingresses' status address.
+	// One node says it: controllers of one class given different addresses
+	// would overwrite each other.
+	ingressStatus bool
 }
 
 // startAgent runs a node until ctx ends: the agent (the kubelet), its
-// kube-proxy and its cluster DNS server.
+// kube-proxy, its cluster DNS server and its Ingress controller.
 func startAgent(ctx context.Context, client kubernetes.Interface, dataDir string, o agentOptions, network clusterNetwork, role nodeRole) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("the agent runs containers and needs root: run berth as root, or pass --disable-agent to berth server to run the control plane only")
@@ -112,10 +124,52 @@ func startAgent(ctx context.Context, client kubernetes.Interface, dataDir string
 			slog.Error("agent stopped", "err", err)
 		}
 	}()
-	if err := startProxy(ctx, client, name, nodeIP, proxyTable(o.bridge), network.serviceCIDRs); err != nil {
+	// kube-proxy, the DNS server and the Ingress controller share one view
+	// of the API.
+	factory := informers.NewSharedInformerFactory(client, 0)
+	runs := map[string]func(context.Context) error{}
+	if runs["kube-proxy"], err = newProxy(factory, name, nodeIP, proxyTable(o.bridge), network.serviceCIDRs); err != nil {
 		return err
 	}
-	return startDNS(ctx, client, name, nodeIP, o.dnsPort, network)
+	if runs["cluster DNS"], err = newDNS(ctx, client, factory, name, nodeIP, o.dnsPort, network); err != nil {
+		return err
+	}
+	if !o.disableIngress {
+		if runs["ingress controller"], err = newIngress(client, factory, nodeIP, o, role.ingressStatus); err != nil {
+			return err
+		}
+	}
+	factory.Start(ctx.Done())
+	for component, run := range runs {
+		go func() {
+			if err := run(ctx); err != nil {
+				slog.Error(component+" stopped", "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// newIngress makes the node's Ingress controller, serving on every address.
+func newIngress(client kubernetes.Interface, factory informers.SharedInformerFactory, nodeIP net.IP, o agentOptions, status bool) (func(context.Context) error, error) {
+	for flag, port := range map[string]int{"--ingress-http-port": o.ingressHTTP, "--ingress-https-port": o.ingressHTTPS} {
+		if port < 0 || port > 65535 {
+			return nil, fmt.Errorf("%s %d is out of range 0-65535", flag, port)
+		}
+	}
+	cfg := ingress.Config{
+		HTTPAddr:  net.JoinHostPort("", strconv.Itoa(o.ingressHTTP)),
+		HTTPSAddr: net.JoinHostPort("", strconv.Itoa(o.ingressHTTPS)),
+		Client:    client,
+	}
+	if status {
+		cfg.StatusAddresses = []string{nodeIP.String()}
+	}
+	c, err := ingress.New(cfg, factory)
+	if err != nil {
+		return nil, fmt.Errorf("%w (--ingress-http-port and --ingress-https-port pick other ports, --disable-ingress turns it off)", err)
+	}
+	return c.Run, nil
 }
 
 func newAgentCommand(cluster *clusterFlags) *cobra.Command {
@@ -232,25 +286,18 @@ func nthAddress(cidr *net.IPNet, n int) net.IP {
 // bridge is bridge: one name, the bridge's, tells a node's network apart.
 func proxyTable(bridge string) string { return "berth-proxy-" + bridge }
 
-// startProxy runs kube-proxy for this node, answering NodePorts on the
+// newProxy makes kube-proxy for this node, answering NodePorts on the
 // node's address.
-func startProxy(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIP net.IP, table string, serviceCIDRs []*net.IPNet) error {
+func newProxy(factory informers.SharedInformerFactory, nodeName string, nodeIP net.IP, table string, serviceCIDRs []*net.IPNet) (func(context.Context) error, error) {
 	var nodeIPs []net.IP
 	if !nodeIP.IsLoopback() {
 		nodeIPs = append(nodeIPs, nodeIP)
 	}
-	factory := informers.NewSharedInformerFactory(client, 0)
 	p, err := proxy.New(proxy.Config{NodeName: nodeName, NodeIPs: nodeIPs, ServiceCIDRs: serviceCIDRs, Table: table}, factory)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	factory.Start(ctx.Done())
-	go func() {
-		if err := p.Run(ctx); err != nil {
-			slog.Error("kube-proxy stopped", "err", err)
-		}
-	}()
-	return nil
+	return p.Run, nil
 }
 
 func newKillAllCommand() *cobra.Command {

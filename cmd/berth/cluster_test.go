@@ -125,8 +125,10 @@ type cluster struct {
 	config     *rest.Config
 	client     kubernetes.Interface
 	// cgroupRoot holds the pods of a cluster with an agent, bridge is its
-	// pod network bridge.
-	cgroupRoot, bridge string
+	// pod network bridge; its Ingress controller listens on ingressHTTP and
+	// ingressHTTPS.
+	cgroupRoot, bridge        string
+	ingressHTTP, ingressHTTPS int
 }
 
 type clusterOptions struct {
@@ -154,12 +156,16 @@ func newCluster(opts clusterOptions) (*cluster, error) {
 		c.cgroupRoot, c.bridge = "/berth-test-"+suffix, "bt"+suffix
 		// A pod range of its own, so that concurrent test clusters (and a
 		// berth on this machine) never route each other's pods.
-		dnsPort, err := freePort()
-		if err != nil {
-			return nil, err
+		var ports [3]int
+		for i := range ports {
+			if ports[i], err = freePort(); err != nil {
+				return nil, err
+			}
 		}
+		c.ingressHTTP, c.ingressHTTPS = ports[1], ports[2]
 		c.args = append(c.args, "--kubelet-port", "0", "--cgroup-root", c.cgroupRoot, "--pod-bridge", c.bridge,
-			"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 200+rand.IntN(50)), "--cluster-dns-port", strconv.Itoa(dnsPort))
+			"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 200+rand.IntN(50)), "--cluster-dns-port", strconv.Itoa(ports[0]),
+			"--ingress-http-port", strconv.Itoa(c.ingressHTTP), "--ingress-https-port", strconv.Itoa(c.ingressHTTPS))
 	} else {
 		c.args = append(c.args, "--disable-agent")
 	}

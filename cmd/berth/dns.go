@@ -26,17 +26,16 @@ import (
 // it.
 const dnsService = "kube-dns"
 
-// startDNS serves cluster DNS on the node's address at port and publishes
-// it as kube-system/kube-dns at the cluster DNS address, which pods get as
-// their nameserver. Every node runs one and the Service's internal traffic
-// policy is Local, so pods ask their own node's server (as NodeLocal
-// DNSCache has it). It answers the pods (cluster CIDRs) and this node only:
-// no open resolver for the node's network.
-func startDNS(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIP net.IP, port int, network clusterNetwork) error {
+// newDNS makes the node's cluster DNS server, on the node's address at
+// port, and publishes it as kube-system/kube-dns at the cluster DNS address,
+// which pods get as their nameserver. Every node runs one and the Service's
+// internal traffic policy is Local, so pods ask their own node's server (as
+// NodeLocal DNSCache has it). It answers the pods (cluster CIDRs) and this
+// node only: no open resolver for the node's network.
+func newDNS(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, nodeName string, nodeIP net.IP, port int, network clusterNetwork) (func(context.Context) error, error) {
 	if err := ensureDNSService(ctx, client, port, network.clusterDNS); err != nil {
-		return fmt.Errorf("publishing cluster DNS: %w", err)
+		return nil, fmt.Errorf("publishing cluster DNS: %w", err)
 	}
-	factory := informers.NewSharedInformerFactory(client, 0)
 	self := &net.IPNet{IP: nodeIP.To16(), Mask: net.CIDRMask(128, 128)}
 	if v4 := nodeIP.To4(); v4 != nil {
 		self = &net.IPNet{IP: v4, Mask: net.CIDRMask(32, 32)}
@@ -44,36 +43,34 @@ func startDNS(ctx context.Context, client kubernetes.Interface, nodeName string,
 	clients := append([]*net.IPNet{self}, network.clusterCIDRs...)
 	srv, err := dns.New(dns.Config{Domain: network.clusterDomain, Listen: []string{net.JoinHostPort(nodeIP.String(), strconv.Itoa(port))}, Clients: clients}, factory)
 	if err != nil {
-		return fmt.Errorf("cluster DNS (is another DNS server listening there? --cluster-dns-port picks another port): %w", err)
+		return nil, fmt.Errorf("cluster DNS (is another DNS server listening there? --cluster-dns-port picks another port): %w", err)
 	}
-	factory.Start(ctx.Done())
-	go func() {
-		if err := srv.Run(ctx); err != nil {
-			slog.Error("cluster DNS stopped", "err", err)
-		}
-	}()
-	go func() {
-		// The node's EndpointSlice belongs to its Node, so that it goes with
-		// it: wait for the agent to register the Node, and check now and
-		// then that the slice is still there (a Node deleted and registered
-		// again took its slice along).
-		for {
-			interval := 30 * time.Second
-			err := ensureDNSEndpoints(ctx, client, nodeName, nodeIP, port)
-			if err != nil {
-				interval = time.Second
-				if !apierrors.IsNotFound(err) && ctx.Err() == nil {
-					slog.Error("publishing this node's cluster DNS server", "err", err)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(interval):
+	return func(ctx context.Context) error {
+		go publishDNSEndpoints(ctx, client, nodeName, nodeIP, port)
+		return srv.Run(ctx)
+	}, nil
+}
+
+// publishDNSEndpoints keeps this node's EndpointSlice of kube-dns. It belongs
+// to the Node, so that it goes with it: wait for the agent to register the
+// Node, and check now and then that the slice is still there (a Node deleted
+// and registered again took its slice along).
+func publishDNSEndpoints(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIP net.IP, port int) {
+	for {
+		interval := 30 * time.Second
+		err := ensureDNSEndpoints(ctx, client, nodeName, nodeIP, port)
+		if err != nil {
+			interval = time.Second
+			if !apierrors.IsNotFound(err) && ctx.Err() == nil {
+				slog.Error("publishing this node's cluster DNS server", "err", err)
 			}
 		}
-	}()
-	return nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }
 
 // ensureDNSService creates the kube-dns Service, which has no selector: each

@@ -202,6 +202,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 			},
 			labels:         map[string]string{"node-role.kubernetes.io/control-plane": "true"},
 			defaultStorage: true,
+			ingressStatus:  true,
 		}
 		if err := startAgent(ctx, client, dataDir, o.agent, network, role); err != nil {
 			return err
