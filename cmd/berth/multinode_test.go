@@ -9,16 +9,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"berth.dev/berth/kubelet/images/imagetest"
+	"berth.dev/berth/kubelet/noderoutes"
 )
 
 // segment is one network segment on this machine: a bridge in the test's
@@ -62,6 +65,7 @@ func newSegment(t *testing.T) *segment {
 type testNode struct {
 	name, netns, dir, cgroupRoot string
 	agent                        *process
+	killall                      func() error
 }
 
 // join makes network namespace NAME-host with "eth0" at the segment's
@@ -136,14 +140,19 @@ func (s *segment) startNode(t *testing.T, c *cluster, name string, host byte, la
 		t.Fatalf("berth image import: %v\n%s", err, out)
 	}
 	agentArgs := []string{"--data-dir", n.dir, "--cgroup-root", n.cgroupRoot, "--pod-bridge", "berth0"}
+	n.killall = func() error {
+		if out, err := berth(append([]string{"killall"}, agentArgs...)...).CombinedOutput(); err != nil {
+			return fmt.Errorf("berth killall on node %s: %v\n%s", name, err, out)
+		}
+		return nil
+	}
 	t.Cleanup(func() {
 		if n.agent != nil {
 			n.agent.signal(syscall.SIGTERM)
 		}
-		// Containers outlive their agent by design; their network goes with
-		// the namespace.
-		if out, err := berth(append([]string{"killall"}, agentArgs...)...).CombinedOutput(); err != nil {
-			t.Errorf("berth killall on node %s: %v\n%s", name, err, out)
+		// Containers outlive their agent by design.
+		if err := n.killall(); err != nil {
+			t.Error(err)
 		}
 		if t.Failed() && n.agent != nil {
 			t.Logf("agent %s:\n%s", name, n.agent.output)
@@ -157,10 +166,77 @@ func (s *segment) startNode(t *testing.T, c *cluster, name string, host byte, la
 	return n
 }
 
+// leftovers lists what of the node is left on the machine: links other than
+// its own two, nftables tables, routes to other nodes' pods, cgroups and
+// mounts.
+func (n *testNode) leftovers(t *testing.T) []string {
+	t.Helper()
+	ns, err := netns.GetFromPath(n.netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Delete()
+	var left []string
+	links, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if name := l.Attrs().Name; name != "lo" && name != "eth0" {
+			left = append(left, "link "+name)
+		}
+	}
+	routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: noderoutes.Protocol}, netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		left = append(left, "route "+r.String())
+	}
+	conn, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := conn.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		left = append(left, "nftables table "+tb.Name)
+	}
+	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*/cgroup.procs")
+	for _, h := range append([]string{"/sys/fs/cgroup/cgroup.procs"}, hierarchies...) {
+		if cg := filepath.Join(filepath.Dir(h), n.cgroupRoot); dirExists(cg) {
+			left = append(left, "cgroup "+cg)
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], n.dir+"/") {
+			left = append(left, "mount "+f[4])
+		}
+	}
+	return left
+}
+
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
 // TestKubeletMultiNode runs a control plane without a node of its own and two
 // agents, each in a network namespace of its own on one segment, as two
 // machines on a LAN: pods on one node reach pods on the other by address and
-// through a Service by name (kube-proxy and cluster DNS on each node).
+// through a Service by name (kube-proxy and cluster DNS on each node); after a
+// node's agent crashes, berth killall leaves nothing of it behind.
 func TestKubeletMultiNode(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("runs containers and network namespaces: needs root")
@@ -184,7 +260,7 @@ func TestKubeletMultiNode(t *testing.T) {
 	if _, err := imagetest.Busybox(context.Background(), imagetest.HostBusybox, busyboxImage, busybox); err != nil {
 		t.Fatal(err)
 	}
-	seg.startNode(t, c, "node-a", 2, []string{busybox})
+	nodeA := seg.startNode(t, c, "node-a", 2, []string{busybox})
 	seg.startNode(t, c, "node-b", 3, []string{hello})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -252,5 +328,21 @@ spec:
 	})
 	if client.Status.Phase != corev1.PodSucceeded {
 		t.Fatalf("the client on node-a did not reach the pod on node-b (%s) by address and through its Service: %s\n%s", web.Status.PodIP, client.Status.Phase, podEvents(t, c, ns, "client"))
+	}
+
+	// A node whose agent crashed keeps its pods running; berth killall
+	// ends them and removes everything the node made.
+	c.kubectl(t, "run", "-n", ns, "sleeper", "--image", busyboxImage, "--image-pull-policy", "Never",
+		"--overrides", `{"spec": {"nodeName": "node-a"}}`, "--", "sleep", "3600")
+	waitPod(t, c, ns, "sleeper", time.Minute, "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	nodeA.agent.signal(syscall.SIGKILL)
+	if left := nodeA.leftovers(t); len(left) == 0 {
+		t.Fatal("a node running pods left nothing to clean up: the check sees nothing")
+	}
+	if err := nodeA.killall(); err != nil {
+		t.Fatal(err)
+	}
+	if left := nodeA.leftovers(t); len(left) > 0 {
+		t.Errorf("after berth killall, node-a left:\n%s", strings.Join(left, "\n"))
 	}
 }
