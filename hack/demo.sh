@@ -17,7 +17,7 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 real=
 if [ "$(id -u)" = 0 ] && [ -x /bin/busybox ]; then
   real=1
-  nodes=(--cgroup-root /berth-demo --kubelet-port 0)
+  nodes=(--cgroup-root /berth-demo --kubelet-port 0 --ingress-http-port 18081 --ingress-https-port 18443)
   what="this machine as its node: pods run as real containers"
 else
   nodes=(--hollow-nodes 3 --disable-agent)
@@ -70,6 +70,14 @@ if [ -n "$real" ]; then
   run kubectl describe pod -n demo -l app=hello | sed -n '/^Events:/,$p' | head -8
   # The Service by name, from inside a pod: cluster DNS, then kube-proxy.
   run kubectl exec deployment/hello -n demo -- wget -qO- http://hello.demo.svc.cluster.local/etc/hostname
+  # And from outside, through the node's built-in Ingress controller.
+  run kubectl create ingress hello -n demo --rule 'hello.demo.local/*=hello:80'
+  for _ in $(seq 1 50); do
+    curl -sf -H 'Host: hello.demo.local' http://127.0.0.1:18081/etc/hostname >/dev/null && break
+    sleep 0.1
+  done
+  run curl -s -H 'Host: hello.demo.local' http://127.0.0.1:18081/etc/hostname
+  run kubectl get ingress -n demo
 fi
 
 step "Rolling it: scale, new image, history, undo"
