@@ -22,6 +22,27 @@ import (
 	"berth.dev/berth/kubelet/runtime/runc"
 )
 
+// newBenchNode starts a server with its agent and the test images, stopped
+// when the benchmark ends.
+func newBenchNode(b *testing.B) *cluster {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("the benchmark runs containers and needs root")
+	}
+	c, err := newCluster(clusterOptions{agent: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.stop)
+	if err := importTestImages(c.dir); err != nil {
+		b.Fatal(err)
+	}
+	if err := waitNodeReady(c, time.Time{}); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
 // BenchmarkKubelet measures pod start latency on a real node: create → Ready
 // for 100 pods created one after the other with the image present, then for
 // 100 more created 10 at a time, next to the
@@ -31,20 +52,7 @@ import (
 // controllers and the agent in one process) before and with 110 pods running.
 // Target: p99 under 500 ms (the Kubernetes SLO is 5 s).
 func BenchmarkKubelet(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("the kubelet benchmark runs containers and needs root")
-	}
-	c, err := newCluster(clusterOptions{agent: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.stop()
-	if err := importTestImages(c.dir); err != nil {
-		b.Fatal(err)
-	}
-	if err := waitNodeReady(c, time.Time{}); err != nil {
-		b.Fatal(err)
-	}
+	c := newBenchNode(b)
 	floor := runtimeFloor(b, c.dir, 100)
 	idle := currentRSS(c.server.cmd.Process.Pid)
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,20 +20,7 @@ import (
 // and over a new connection per request (each one DNATed anew).
 // Target: the ClusterIP's rate at least 0.9 of the pod's.
 func BenchmarkServiceProxy(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("the service proxy benchmark runs containers and needs root")
-	}
-	c, err := newCluster(clusterOptions{agent: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.stop()
-	if err := importTestImages(c.dir); err != nil {
-		b.Fatal(err)
-	}
-	if err := waitNodeReady(c, time.Time{}); err != nil {
-		b.Fatal(err)
-	}
+	c := newBenchNode(b)
 	ns := "bench"
 	c.kubectlStdin(b, fmt.Sprintf(`apiVersion: v1
 kind: Namespace

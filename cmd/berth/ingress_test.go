@@ -135,16 +135,7 @@ spec:
 		}
 	}
 
-	nodes, err := c.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-	if err != nil || len(nodes.Items) != 1 {
-		t.Fatalf("nodes: %v", err)
-	}
-	var nodeIP string
-	for _, a := range nodes.Items[0].Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			nodeIP = a.Address
-		}
-	}
+	nodeIP := nodeInternalIP(t, c)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got := c.kubectl(t, "get", "ingress", "-n", ns, "hosts", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}")

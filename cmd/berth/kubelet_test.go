@@ -148,6 +148,22 @@ func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
 	return nil
 }
 
+// nodeInternalIP is the InternalIP of the cluster's one node.
+func nodeInternalIP(t *testing.T, c *cluster) string {
+	t.Helper()
+	nodes, err := c.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(nodes.Items) != 1 {
+		t.Fatalf("nodes: %v", err)
+	}
+	for _, a := range nodes.Items[0].Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	t.Fatalf("node %s has no InternalIP", nodes.Items[0].Name)
+	return ""
+}
+
 // events are the messages of the pod's events, "Reason: message" each.
 func podEvents(t *testing.T, c *cluster, ns, name string) string {
 	t.Helper()
@@ -820,17 +836,7 @@ spec:
 	}
 
 	// The NodePort answers on the node's address, from the host.
-	nodes, err := c.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-	if err != nil || len(nodes.Items) != 1 {
-		t.Fatalf("nodes: %v", err)
-	}
-	var nodeIP string
-	for _, a := range nodes.Items[0].Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			nodeIP = a.Address
-		}
-	}
-	got := httpGet(t, fmt.Sprintf("http://%s/", net.JoinHostPort(nodeIP, fmt.Sprint(svc.Spec.Ports[0].NodePort))))
+	got := httpGet(t, fmt.Sprintf("http://%s/", net.JoinHostPort(nodeInternalIP(t, c), fmt.Sprint(svc.Spec.Ports[0].NodePort))))
 	if !strings.HasPrefix(got, "web-") {
 		t.Fatalf("NodePort answered %q", got)
 	}

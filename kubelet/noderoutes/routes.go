@@ -160,15 +160,11 @@ func (r *Routes) sync() error {
 	if err != nil {
 		return err
 	}
-	h, err := handle(r.cfg.NetNS)
+	h, have, err := ourRoutes(r.cfg.NetNS)
 	if err != nil {
 		return err
 	}
 	defer h.close()
-	have, err := h.list()
-	if err != nil {
-		return err
-	}
 	var errs []error
 	for _, w := range want {
 		if slices.Contains(have, w) {
@@ -203,20 +199,31 @@ func (r *Routes) sync() error {
 // Clean deletes every route of Protocol in the network namespace of the
 // open file descriptor netNS, 0 for this process's: for berth killall.
 func Clean(netNS int) error {
-	h, err := handle(netNS)
+	h, have, err := ourRoutes(netNS)
 	if err != nil {
 		return err
 	}
 	defer h.close()
-	have, err := h.list()
-	if err != nil {
-		return err
-	}
 	var errs []error
 	for _, rt := range have {
 		errs = append(errs, h.delete(rt))
 	}
 	return errors.Join(errs...)
+}
+
+// ourRoutes opens the routing table of the network namespace netNS and
+// lists the routes of Protocol in it; the caller closes the handle.
+func ourRoutes(netNS int) (routeHandle, []route, error) {
+	h, err := handle(netNS)
+	if err != nil {
+		return h, nil, err
+	}
+	have, err := h.list()
+	if err != nil {
+		h.close()
+		return h, nil, err
+	}
+	return h, have, nil
 }
 
 // errUnreachable says a route's gateway is not directly reachable.
