@@ -22,7 +22,7 @@ import (
 // TestKubeletIngress: the node's built-in Ingress controller routes two hosts
 // to two Services of real pods, over HTTP and over HTTPS with a certificate
 // from a Secret, answers 404 for a host no rule has, and gives the Ingress the
-// node's address.
+// default class and the node's address.
 func TestKubeletIngress(t *testing.T) {
 	t.Parallel()
 	c := node.getNode(t)
@@ -146,6 +146,10 @@ spec:
 			t.Fatalf("Ingress status address %q, want the node's %s", got, nodeIP)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The Ingress named no class: admission gave it the default one.
+	if class := c.kubectl(t, "get", "ingress", "-n", ns, "hosts", "-o", "jsonpath={.spec.ingressClassName}"); class != "berth" {
+		t.Errorf("the Ingress's class is %q, want the default berth", class)
 	}
 	if class := c.kubectl(t, "get", "ingressclass", "berth", "-o", `jsonpath={.spec.controller} {.metadata.annotations.ingressclass\.kubernetes\.io/is-default-class}`); class != "berth.dev/ingress true" {
 		t.Errorf("IngressClass berth: %q, want the default class of berth.dev/ingress", class)

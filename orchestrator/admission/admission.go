@@ -1,10 +1,10 @@
 // Package admission assembles the admission chain berth's API server runs, in
 // upstream's order: NamespaceLifecycle, LimitRanger, ServiceAccount, Priority,
-// DefaultTolerationSeconds, DefaultStorageClass and, last, ResourceQuota.
-// NamespaceLifecycle and ResourceQuota are k8s.io/apiserver's own plugins; the
-// others are berth's, one subpackage each. Each plugin gets its dependencies
-// here, through its constructor or its Set methods, rather than from a registry
-// of plugins.
+// DefaultTolerationSeconds, DefaultStorageClass, DefaultIngressClass and, last,
+// ResourceQuota. NamespaceLifecycle and ResourceQuota are k8s.io/apiserver's own
+// plugins; the others are berth's, one subpackage each. Each plugin gets its
+// dependencies here, through its constructor or its Set methods, rather than
+// from a registry of plugins.
 //
 // The chain reads through informers and a client of the API it guards; it must not
 // start the informers (the API server starts them once it serves) or hold state of
@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
+	"berth.dev/berth/orchestrator/admission/ingressclass"
 	"berth.dev/berth/orchestrator/admission/limitranger"
 	"berth.dev/berth/orchestrator/admission/priority"
 	"berth.dev/berth/orchestrator/admission/serviceaccount"
@@ -91,6 +92,7 @@ func New(cfg Config) (admission.Interface, error) {
 		{priority.PluginName, priority.New(cfg.Informers)},
 		{tolerations.PluginName, tolerations.New()},
 		{storageclass.PluginName, storageclass.New(cfg.Informers)},
+		{ingressclass.PluginName, ingressclass.New(cfg.Informers)},
 		{resourcequota.PluginName, quota},
 	}
 	chain := make([]admission.Interface, 0, len(plugins))

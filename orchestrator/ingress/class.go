@@ -76,9 +76,9 @@ func (c *Controller) ensureClassLoop(ctx context.Context) {
 }
 
 // ensureClass creates the IngressClass ClassName if there is none. It is
-// marked default unless another IngressClass already is: with two defaults
-// the API server refuses every Ingress without a class. A class that exists
-// is left as it is, whoever made it.
+// marked default unless another IngressClass already is, so that a class a
+// user made default stays the one Ingresses without a class get. A class
+// that exists is left as it is, whoever made it.
 func (c *Controller) ensureClass(ctx context.Context) error {
 	classes := c.client.NetworkingV1().IngressClasses()
 	existing, err := classes.Get(ctx, c.className, metav1.GetOptions{})
