@@ -35,6 +35,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/resourcequota"
 	"berth.dev/berth/orchestrator/controller/rootcacert"
 	"berth.dev/berth/orchestrator/controller/serviceaccount"
+	"berth.dev/berth/orchestrator/controller/servicelb"
 	"berth.dev/berth/orchestrator/controller/statefulset"
 	"berth.dev/berth/orchestrator/controller/tainteviction"
 	"berth.dev/berth/orchestrator/quota"
@@ -137,6 +138,11 @@ var controllers = []controller{
 	}},
 	{name: "endpoints", workers: 5, build: func(d *controllerDeps) (runner, error) {
 		return endpoints.New(d.client, d.informers, d.recorder("endpoint-controller")), nil
+	}},
+	// k3s's name for its service load balancer: LoadBalancer Services get
+	// the nodes' addresses, which kube-proxy serves them on.
+	{name: "servicelb", workers: 1, build: func(d *controllerDeps) (runner, error) {
+		return servicelb.New(d.client, d.informers, d.recorder("service-controller"), servicelb.Config{})
 	}},
 	{name: "garbagecollector", workers: 20, build: func(d *controllerDeps) (runner, error) {
 		return garbagecollector.New(d.metadata, d.client.Discovery(),

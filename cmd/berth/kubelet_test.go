@@ -738,8 +738,9 @@ spec:
 
 // TestKubeletServices: a ClusterIP spreads over three replicas from a pod and
 // a replica that turns unready leaves it, a NodePort answers on the node's
-// address from the host, a Service's name resolves through the cluster DNS,
-// and a Service without endpoints refuses at once.
+// address and on 127.0.0.1 from the host, a LoadBalancer Service gets the
+// node's address and answers there, a Service's name resolves through the
+// cluster DNS, and a Service without endpoints refuses at once.
 func TestKubeletServices(t *testing.T) {
 	t.Parallel()
 	c := node.getNode(t)
@@ -835,10 +836,49 @@ spec:
 		t.Errorf("the unready pod's endpoint has ready %q, want false", out)
 	}
 
-	// The NodePort answers on the node's address, from the host.
-	got := httpGet(t, fmt.Sprintf("http://%s/", net.JoinHostPort(nodeInternalIP(t, c), fmt.Sprint(svc.Spec.Ports[0].NodePort))))
-	if !strings.HasPrefix(got, "web-") {
-		t.Fatalf("NodePort answered %q", got)
+	// The NodePort answers on the node's address and on 127.0.0.1, from the
+	// host.
+	nodeIP := nodeInternalIP(t, c)
+	for _, host := range []string{nodeIP, "127.0.0.1"} {
+		got := httpGet(t, fmt.Sprintf("http://%s/", net.JoinHostPort(host, fmt.Sprint(svc.Spec.Ports[0].NodePort))))
+		if !strings.HasPrefix(got, "web-") {
+			t.Fatalf("NodePort on %s answered %q", host, got)
+		}
+	}
+
+	// A LoadBalancer Service gets the node's address, and answers there on
+	// its own port.
+	lbPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.kubectl(t, "expose", "deployment", "web", "-n", ns, "--name", "lb", "--type", "LoadBalancer", "--port", strconv.Itoa(lbPort), "--target-port", "8080")
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		ip := c.kubectl(t, "get", "service", "-n", ns, "lb", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}")
+		if ip == nodeIP {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LoadBalancer Service has ingress %q, want the node's %s", ip, nodeIP)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	lbURL := fmt.Sprintf("http://%s/", net.JoinHostPort(nodeIP, strconv.Itoa(lbPort)))
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(lbURL)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.HasPrefix(string(b), "web-") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s (the LoadBalancer's address): %v", lbURL, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// The Service's name resolves through the cluster DNS, in full and

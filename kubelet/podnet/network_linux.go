@@ -29,7 +29,11 @@ func (n *Network) Setup(ctx context.Context) error {
 	if err := n.ensureBridge(); err != nil {
 		return fail(err)
 	}
-	sysctls := []string{"net/ipv4/ip_forward"}
+	// route_localnet on the bridge only: kube-proxy DNATs the node's own
+	// connections to 127.0.0.1:<nodePort> to pods, and the kernel lets a
+	// packet from 127.0.0.1 out of an interface only with it. kube-proxy
+	// drops what it would let in from outside (CVE-2020-8558).
+	sysctls := []string{"net/ipv4/ip_forward", "net/ipv4/conf/" + n.cfg.Bridge + "/route_localnet"}
 	for _, r := range n.ranges {
 		if r.prefix.Addr().Is6() {
 			sysctls = append(sysctls, "net/ipv6/conf/all/forwarding")

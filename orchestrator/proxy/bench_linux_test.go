@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,10 +31,34 @@ func scale(n, m int) []*servicePort {
 
 // BenchmarkWriteAll writes the whole table for 1,000 Services of 10
 // endpoints each (start-up), in one transaction.
-func BenchmarkWriteAll(b *testing.B) {
+func BenchmarkWriteAll(b *testing.B) { benchWriteAll(b, scale(1000, 10)) }
+
+// BenchmarkEndpointChange removes one endpoint of one Service from, and
+// adds it back to, a table of 1,000 Services of 10 endpoints each; each op
+// is one such update, found by diffing the whole ruleset.
+func BenchmarkEndpointChange(b *testing.B) { benchEndpointChange(b, scale(1000, 10)) }
+
+// BenchmarkAffinityWriteAll is BenchmarkWriteAll with sessionAffinity
+// ClientIP on every Service, the worst case: each has an affinity map too,
+// and the kernel finds maps by name in a list.
+func BenchmarkAffinityWriteAll(b *testing.B) { benchWriteAll(b, sticky(scale(1000, 10))) }
+
+// BenchmarkAffinityEndpointChange is BenchmarkEndpointChange with
+// sessionAffinity on every Service, and the removed endpoint's affinities
+// forgotten after each removal.
+func BenchmarkAffinityEndpointChange(b *testing.B) { benchEndpointChange(b, sticky(scale(1000, 10))) }
+
+func sticky(sps []*servicePort) []*servicePort {
+	for _, sp := range sps {
+		sp.affinity = 3 * time.Hour
+	}
+	return sps
+}
+
+func benchWriteAll(b *testing.B, sps []*servicePort) {
 	ns := newTestNS(b)
 	tb := &table{name: uniqueTable(), netns: ns.fd}
-	rs := buildRuleset(scale(1000, 10))
+	rs := buildRuleset(sps)
 	for b.Loop() {
 		if err := tb.writeAll(rs); err != nil {
 			b.Fatal(err)
@@ -42,13 +67,9 @@ func BenchmarkWriteAll(b *testing.B) {
 	b.ReportMetric(float64(len(rs.chains)), "chains")
 }
 
-// BenchmarkEndpointChange removes one endpoint of one Service from, and
-// adds it back to, a table of 1,000 Services of 10 endpoints each; each op
-// is one such update, found by diffing the whole ruleset.
-func BenchmarkEndpointChange(b *testing.B) {
+func benchEndpointChange(b *testing.B, sps []*servicePort) {
 	ns := newTestNS(b)
 	tb := &table{name: uniqueTable(), netns: ns.fd}
-	sps := scale(1000, 10)
 	full := buildRuleset(sps)
 	if err := tb.writeAll(full); err != nil {
 		b.Fatal(err)
@@ -62,12 +83,15 @@ func BenchmarkEndpointChange(b *testing.B) {
 		if cur == fewer {
 			next = full
 		}
-		changed, err := tb.update(cur, next)
+		c, err := tb.update(cur, next)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if !changed {
+		if c.empty() {
 			b.Fatal("no change written")
+		}
+		if err := tb.forget(c.staleAffinity, next); err != nil {
+			b.Fatal(err)
 		}
 		cur = next
 	}

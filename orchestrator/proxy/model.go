@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
@@ -25,12 +26,19 @@ type servicePort struct {
 	ips      []netip.Addr // ClusterIPs of the family
 	port     uint16
 	nodePort uint16 // 0: none
+	// lbIPs are the LoadBalancer ingress addresses of the family, served on
+	// port like the NodePort.
+	lbIPs []netip.Addr
 	// cluster receives traffic for the ClusterIPs (internalTrafficPolicy
-	// applied), external NodePort traffic (externalTrafficPolicy applied).
+	// applied), external NodePort and LoadBalancer traffic
+	// (externalTrafficPolicy applied).
 	cluster, external []endpoint
-	// externalLocal says NodePort traffic keeps its source: it goes to local
-	// endpoints only and is not masqueraded.
+	// externalLocal says external traffic keeps its source: it goes to
+	// local endpoints only and is not masqueraded.
 	externalLocal bool
+	// affinity is how long a client keeps the endpoint it reached
+	// (sessionAffinity ClientIP); 0: every connection picks anew.
+	affinity time.Duration
 }
 
 // protocols maps the Service protocols the proxier serves.
@@ -62,6 +70,8 @@ func servicePorts(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, node st
 	nodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
 	internalLocal := svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal
 	externalLocal := nodePorts && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	lb4, lb6 := loadBalancerIPs(svc)
+	affinity := affinityOf(svc)
 	var out []*servicePort
 	for _, p := range svc.Spec.Ports {
 		proto, ok := protocols[p.Protocol]
@@ -69,9 +79,9 @@ func servicePorts(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, node st
 			continue
 		}
 		for _, fam := range []struct {
-			v6  bool
-			ips []netip.Addr
-		}{{false, v4}, {true, v6}} {
+			v6       bool
+			ips, lbs []netip.Addr
+		}{{false, v4, lb4}, {true, v6, lb6}} {
 			if len(fam.ips) == 0 {
 				continue
 			}
@@ -82,14 +92,18 @@ func servicePorts(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, node st
 				v6:            fam.v6,
 				ips:           fam.ips,
 				port:          uint16(p.Port),
+				lbIPs:         fam.lbs,
 				cluster:       all,
 				externalLocal: externalLocal,
+				affinity:      affinity,
 			}
 			if internalLocal {
 				sp.cluster = localOnly(all)
 			}
 			if nodePorts && p.NodePort > 0 && p.NodePort <= 65535 {
 				sp.nodePort = uint16(p.NodePort)
+			}
+			if sp.nodePort != 0 || len(sp.lbIPs) > 0 {
 				sp.external = all
 				if externalLocal {
 					sp.external = localOnly(all)
@@ -99,6 +113,43 @@ func servicePorts(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, node st
 		}
 	}
 	return out
+}
+
+// loadBalancerIPs returns the ingress addresses of a LoadBalancer Service
+// that this node serves, by family: not those of ipMode Proxy, whose load
+// balancer sends traffic to the node's own addresses instead (as upstream).
+func loadBalancerIPs(svc *corev1.Service) (v4, v6 []netip.Addr) {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return nil, nil
+	}
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if in.IPMode != nil && *in.IPMode == corev1.LoadBalancerIPModeProxy {
+			continue
+		}
+		a, err := netip.ParseAddr(in.IP)
+		if err != nil {
+			continue
+		}
+		a = a.Unmap()
+		if a.Is4() && !slices.Contains(v4, a) {
+			v4 = append(v4, a)
+		} else if a.Is6() && !slices.Contains(v6, a) {
+			v6 = append(v6, a)
+		}
+	}
+	return v4, v6
+}
+
+// affinityOf is the session affinity timeout of svc, 0 without affinity.
+func affinityOf(svc *corev1.Service) time.Duration {
+	if svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
+		return 0
+	}
+	secs := corev1.DefaultClientIPServiceAffinitySeconds
+	if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil && *c.ClientIP.TimeoutSeconds > 0 {
+		secs = *c.ClientIP.TimeoutSeconds
+	}
+	return time.Duration(secs) * time.Second
 }
 
 func familyName(v6 bool) string {

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -29,15 +31,25 @@ var families = []family{
 	{true, unix.NFPROTO_IPV6, 16, 8, 24, nftables.TypeIP6Addr, unix.NFPROTO_IPV6},
 }
 
-func familyOf(a netip.Addr) family {
-	if a.Is4() {
-		return families[0]
+func familyOf(a netip.Addr) family { return familyFor(a.Is6()) }
+
+func familyFor(v6 bool) family {
+	if v6 {
+		return families[1]
 	}
-	return families[1]
+	return families[0]
 }
 
 // ctStatusDstNAT is conntrack's IPS_DST_NAT: the connection was DNATed.
 const ctStatusDstNAT = 1 << 5
+
+var (
+	// loopback is IPv4's loopback range, which route_localnet opens.
+	loopback = netip.MustParsePrefix("127.0.0.0/8")
+	// localhost is where node processes reach NodePorts besides the node's
+	// addresses (IPv4 only, as upstream's iptables mode).
+	localhost = netip.MustParseAddr("127.0.0.1")
+)
 
 // reg32 is the first of nftables' 32-bit registers (NFT_REG32_00), which
 // concatenations are loaded into; it overlaps NFT_REG_1.
@@ -147,23 +159,82 @@ func (tb *table) writeAll(rs *ruleset) error {
 	return nil
 }
 
-// update turns the table from old into cur, changing only what differs.
-func (tb *table) update(old, cur *ruleset) (bool, error) {
+// update turns the table from old into cur, changing only what differs, and
+// returns the change.
+func (tb *table) update(old, cur *ruleset) (change, error) {
 	c := diff(old, cur)
 	if c.empty() {
-		return false, nil
+		return c, nil
 	}
 	x, err := tb.open()
 	if err != nil {
-		return false, err
+		return change{}, err
 	}
 	if err := x.apply(cur, c); err != nil {
-		return false, err
+		return change{}, err
 	}
 	if err := x.Flush(); err != nil {
-		return false, fmt.Errorf("updating nftables table inet %s: %w", tb.name, err)
+		return change{}, fmt.Errorf("updating nftables table inet %s: %w", tb.name, err)
 	}
-	return true, nil
+	return c, nil
+}
+
+// forget deletes the entries of the given affinity maps that name an
+// endpoint no longer in the map's set of endpoints (cur's). The rules ignore
+// them already; deleting them lets their clients stick to their next
+// endpoint. It must follow the update that removed the endpoints: from then
+// on no rule adds such an entry, so one listing finds them all. (An entry
+// that times out and is made again for its client between the listing and
+// the delete goes too: that client picks anew once more.)
+func (tb *table) forget(maps []pickSet, cur *ruleset) error {
+	if len(maps) == 0 {
+		return nil
+	}
+	// An entry can time out between the listing and the delete, which fails
+	// the whole batch: list again then.
+	var err error
+	for range 3 {
+		if err = tb.forgetOnce(maps, cur); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (tb *table) forgetOnce(maps []pickSet, cur *ruleset) error {
+	x, err := tb.open()
+	if err != nil {
+		return err
+	}
+	for _, m := range maps {
+		name := pickSetName(mapAffinityOf, m.pick)
+		s := &nftables.Set{Table: tb.t(), Name: name}
+		entries, err := x.GetSetElements(s)
+		if err != nil {
+			return fmt.Errorf("listing nftables map %s: %w", name, err)
+		}
+		valid := setName(setAffinityEndpoints, m.v6)
+		pick := binary.NativeEndian.AppendUint32(nil, m.pick)
+		var stale []nftables.SetElement
+		for _, e := range entries {
+			if _, ok := cur.elems[elem{valid, string(append(pick, e.Val...))}]; !ok {
+				stale = append(stale, nftables.SetElement{Key: e.Key})
+			}
+		}
+		for chunk := range slices.Chunk(stale, 256) {
+			if err := x.SetDeleteElements(s, chunk); err != nil {
+				return fmt.Errorf("nftables map %s: %w", name, err)
+			}
+			x.ops++
+		}
+	}
+	if x.ops == 0 {
+		return nil
+	}
+	if err := x.Flush(); err != nil {
+		return fmt.Errorf("forgetting session affinities to removed endpoints in table inet %s: %w", tb.name, err)
+	}
+	return nil
 }
 
 // static adds the sets, maps and fixed chains.
@@ -192,7 +263,11 @@ func (x *tx) static() error {
 		concat := nftables.MustConcatSetType(f.addrType, nftables.TypeInetProto, nftables.TypeInetService)
 		ports := nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
 		pairs := nftables.MustConcatSetType(f.addrType, f.addrType)
+		picked := nftables.MustConcatSetType(nftables.TypeInteger, f.addrType, nftables.TypeInetService)
 		var nodeIPs []nftables.SetElement
+		if !f.v6 {
+			nodeIPs = append(nodeIPs, nftables.SetElement{Key: localhost.AsSlice()})
+		}
 		for _, ip := range x.tb.static.nodeIPs {
 			if ip.Is6() == f.v6 {
 				nodeIPs = append(nodeIPs, nftables.SetElement{Key: ip.AsSlice()})
@@ -202,6 +277,7 @@ func (x *tx) static() error {
 			x.set(setName(setClusterIPs, f.v6), nftables.Set{KeyType: f.addrType}),
 			x.set(setName(setNodePortIPs, f.v6), nftables.Set{KeyType: f.addrType}),
 			x.set(setName(setHairpin, f.v6), nftables.Set{Concatenation: true, KeyType: pairs}),
+			x.set(setName(setAffinityEndpoints, f.v6), nftables.Set{Concatenation: true, KeyType: picked}),
 			x.set(setName(mapServiceIPs, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: concat, DataType: nftables.TypeVerdict}),
 			x.set(setName(mapNoEndpointIPs, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: concat, DataType: nftables.TypeVerdict}),
 			x.set(setName(mapNodePorts, f.v6), nftables.Set{IsMap: true, Concatenation: true, KeyType: ports, DataType: nftables.TypeVerdict}),
@@ -222,6 +298,8 @@ func (x *tx) static() error {
 	x.rule("nat-prerouting", jump(chainServices))
 	x.rule("nat-output", jump(chainServices))
 	x.rule("nat-postrouting", jump(chainMasquerading))
+	x.rule("filter-input", families[0].match(), matchPrefix(families[0].daddr, loopback, true), matchPrefix(families[0].saddr, loopback, false),
+		ctStateNone(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), ctStatusNone(ctStatusDstNAT), []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}})
 	x.rule("filter-input", newConn, jump(chainNodePortCheck))
 	x.rule("filter-input", newConn, jump(chainServiceCheck))
 	x.rule("filter-forward", newConn, jump(chainServiceCheck))
@@ -237,7 +315,7 @@ func (x *tx) static() error {
 		x.rule(chainClusterIPsCheck, f.match(), f.load(f.daddr, 1), lookup(1, setName(setClusterIPs, f.v6)), jump(chainReject))
 	}
 	for _, p := range x.tb.static.serviceCIDRs {
-		x.rule(chainClusterIPsCheck, matchPrefix(p), jump(chainReject))
+		x.rule(chainClusterIPsCheck, familyOf(p.Addr()).match(), matchPrefix(familyOf(p.Addr()).daddr, p, true), jump(chainReject))
 	}
 	x.rule(chainReject, matchL4Proto(unix.IPPROTO_TCP), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})
 	x.rule(chainReject, []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}})
@@ -258,15 +336,21 @@ func (x *tx) static() error {
 
 // apply queues change c towards rs.
 func (x *tx) apply(rs *ruleset, c change) error {
-	v6 := rs.endpointsMaps()
-	for _, name := range c.newMaps {
-		f := families[0]
-		if v6[name] {
-			f = families[1]
+	sets := rs.pickSets()
+	for _, name := range c.newSets {
+		ps := sets[name]
+		f := familyFor(ps.v6)
+		addrPort := nftables.MustConcatSetType(f.addrType, nftables.TypeInetService)
+		var s nftables.Set
+		switch ps.kind {
+		case mapEndpointsOf:
+			s = nftables.Set{IsMap: true, KeyType: nftables.TypeInteger, DataType: addrPort}
+		case mapAffinityOf:
+			// Its entries come from the rules, each with the chain's timeout.
+			s = nftables.Set{IsMap: true, Dynamic: true, HasTimeout: true, KeyType: f.addrType, DataType: addrPort}
 		}
-		m := x.set(name, nftables.Set{IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService)})
-		if err := x.AddSet(m, nil); err != nil {
-			return fmt.Errorf("adding nftables map %s: %w", name, err)
+		if err := x.AddSet(x.set(name, s), nil); err != nil {
+			return fmt.Errorf("adding nftables set %s: %w", name, err)
 		}
 		x.ops++
 	}
@@ -299,7 +383,7 @@ func (x *tx) apply(rs *ruleset, c change) error {
 		x.DelChain(x.tb.chain(name))
 		x.ops++
 	}
-	for _, name := range c.delMaps {
+	for _, name := range c.delSets {
 		x.DelSet(&nftables.Set{Table: x.tb.t(), Name: name})
 		x.ops++
 	}
@@ -346,24 +430,52 @@ func (x *tx) elements(elems []elem, to map[elem]string) error {
 
 // writeChain queues the rules of a per-port chain.
 func (x *tx) writeChain(name string, spec chainSpec) {
-	f := families[0]
-	if spec.v6 {
-		f = families[1]
-	}
+	f := familyFor(spec.v6)
 	if spec.mark {
 		x.rule(name, jump(chainMark))
+	}
+	if spec.markLoopback {
+		x.rule(name, matchPrefix(f.saddr, loopback, true), setMark(^uint32(masqueradeMark), masqueradeMark))
 	}
 	if spec.n == 0 {
 		x.rule(name, matchL4Proto(spec.proto), dnat(f, spec.one))
 		return
 	}
+	endpoints := pickSetName(mapEndpointsOf, spec.pick)
+	if spec.affinity > 0 {
+		affinity := pickSetName(mapAffinityOf, spec.pick)
+		// The client's address in the registers from reg32 on, then the
+		// pick number, then the endpoint's address and port: the last two
+		// are a key of affinity-endpoints, the last one what DNAT takes.
+		key, pick := uint32(reg32), reg32+f.addrLen/4
+		data := pick + 1
+		x.rule(name, matchL4Proto(spec.proto), f.load(f.saddr, key), []expr.Any{
+			&expr.Lookup{SourceRegister: key, SetName: affinity, DestRegister: data, IsDestRegSet: true},
+			&expr.Immediate{Register: pick, Data: binaryutil.NativeEndian.PutUint32(spec.pick)},
+			&expr.Lookup{SourceRegister: pick, SetName: setName(setAffinityEndpoints, spec.v6)},
+			&expr.Dynset{SrcRegKey: key, SrcRegData: data, SetName: affinity, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: spec.affinity},
+		}, dnatFrom(f, data))
+		// The random index where the pick number was. Add, not update: an
+		// entry naming a removed endpoint stays as it is, unused, until
+		// forgotten or timed out.
+		x.rule(name, matchL4Proto(spec.proto), f.load(f.saddr, key), []expr.Any{
+			&expr.Numgen{Register: pick, Modulus: spec.n, Type: unix.NFT_NG_RANDOM},
+			&expr.Lookup{SourceRegister: pick, SetName: endpoints, DestRegister: data, IsDestRegSet: true},
+			&expr.Dynset{SrcRegKey: key, SrcRegData: data, SetName: affinity, Operation: unix.NFT_DYNSET_OP_ADD, Timeout: spec.affinity},
+		}, dnatFrom(f, data))
+	}
 	// The address and port found land in consecutive 32-bit registers.
 	data := uint32(reg32 + 1)
 	x.rule(name, matchL4Proto(spec.proto), []expr.Any{
 		&expr.Numgen{Register: reg32, Modulus: spec.n, Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: reg32, SetName: endpointsMap(spec.pick), DestRegister: data, IsDestRegSet: true},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: data, RegProtoMin: data + f.addrLen/4, Specified: true},
-	})
+		&expr.Lookup{SourceRegister: reg32, SetName: endpoints, DestRegister: data, IsDestRegSet: true},
+	}, dnatFrom(f, data))
+}
+
+// dnatFrom is "dnat to" the address and port in the 32-bit registers from
+// reg on.
+func dnatFrom(f family, reg uint32) []expr.Any {
+	return []expr.Any{&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFam, RegAddrMin: reg, RegProtoMin: reg + f.addrLen/4, Specified: true}}
 }
 
 // deleteTable deletes the table if it is there.
@@ -431,9 +543,11 @@ func lookup(reg uint32, set string) []expr.Any {
 	return []expr.Any{&expr.Lookup{SourceRegister: reg, SetName: set}}
 }
 
-func matchPrefix(p netip.Prefix) []expr.Any {
+// matchPrefix matches packets whose address at offset (f.saddr or f.daddr)
+// is in p (or not, unless in). Packets must be of p's family.
+func matchPrefix(offset uint32, p netip.Prefix, in bool) []expr.Any {
 	f := familyOf(p.Addr())
-	exprs := append(f.match(), f.load(f.daddr, 1)...)
+	exprs := f.load(offset, 1)
 	if p.Bits() < p.Addr().BitLen() {
 		mask := netip.PrefixFrom(p.Addr(), p.Bits())
 		m := make([]byte, f.addrLen)
@@ -443,11 +557,11 @@ func matchPrefix(p netip.Prefix) []expr.Any {
 		}
 		exprs = append(exprs, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: f.addrLen, Mask: m, Xor: make([]byte, f.addrLen)})
 	}
-	return append(exprs, cmpEq(p.Masked().Addr().AsSlice())...)
-}
-
-func cmpEq(data []byte) []expr.Any {
-	return []expr.Any{&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: data}}
+	op := expr.CmpOpEq
+	if !in {
+		op = expr.CmpOpNeq
+	}
+	return append(exprs, &expr.Cmp{Op: op, Register: 1, Data: p.Masked().Addr().AsSlice()})
 }
 
 func matchL4Proto(proto byte) []expr.Any {
@@ -458,20 +572,23 @@ func matchL4Proto(proto byte) []expr.Any {
 }
 
 // ctStateNew is "ct state new".
-func ctStateNew() []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-	}
-}
+func ctStateNew() []expr.Any { return ctBits(expr.CtKeySTATE, expr.CtStateBitNEW, expr.CmpOpNeq) }
 
 // ctStatus matches connections with any of the given status bits.
-func ctStatus(bits uint32) []expr.Any {
+func ctStatus(bits uint32) []expr.Any { return ctBits(expr.CtKeySTATUS, bits, expr.CmpOpNeq) }
+
+// ctStatusNone matches connections with none of the given status bits.
+func ctStatusNone(bits uint32) []expr.Any { return ctBits(expr.CtKeySTATUS, bits, expr.CmpOpEq) }
+
+// ctStateNone matches packets in none of the given conntrack states.
+func ctStateNone(bits uint32) []expr.Any { return ctBits(expr.CtKeySTATE, bits, expr.CmpOpEq) }
+
+// ctBits compares "ct <key> & bits" with zero.
+func ctBits(key expr.CtKey, bits uint32, op expr.CmpOp) []expr.Any {
 	return []expr.Any{
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Ct{Register: 1, Key: key},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		&expr.Cmp{Op: op, Register: 1, Data: make([]byte, 4)},
 	}
 }
 

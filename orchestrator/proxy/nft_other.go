@@ -12,6 +12,7 @@ type table struct {
 	static staticConfig
 }
 
-func (*table) writeAll(*ruleset) error            { return errUnsupported }
-func (*table) update(_, _ *ruleset) (bool, error) { return false, errUnsupported }
-func (*table) deleteTable() error                 { return errUnsupported }
+func (*table) writeAll(*ruleset) error              { return errUnsupported }
+func (*table) update(_, _ *ruleset) (change, error) { return change{}, errUnsupported }
+func (*table) forget([]pickSet, *ruleset) error     { return errUnsupported }
+func (*table) deleteTable() error                   { return errUnsupported }

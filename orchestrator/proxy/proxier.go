@@ -32,9 +32,13 @@ type Config struct {
 	// NodeName is this node's; endpoints on it are local for the Local
 	// traffic policies.
 	NodeName string
-	// NodeIPs are the addresses NodePorts answer on. Loopback is left out:
-	// DNAT from 127.0.0.1 needs route_localnet, which opens the node's
-	// loopback to its neighbours.
+	// NodeIPs are the addresses NodePorts answer on, besides 127.0.0.1,
+	// which they always answer on for the node's own processes (IPv4 only,
+	// as upstream's iptables mode). Those connections leave masqueraded and
+	// need route_localnet on the pod bridge (the pod network sets it);
+	// since that lets the bridge's neighbours reach the node's loopback, the
+	// table drops connections to 127.0.0.0/8 from other sources that were
+	// not DNATed (CVE-2020-8558).
 	NodeIPs []net.IP
 	// ServiceCIDRs are the ranges ClusterIPs come from; addresses in them
 	// that no Service holds are rejected here instead of routed out.
@@ -92,7 +96,7 @@ func New(cfg Config, f informers.SharedInformerFactory) (*Proxier, error) {
 			return nil, fmt.Errorf("node IP %q is not an IP address", ip)
 		}
 		if a = a.Unmap(); a.IsLoopback() || a.IsUnspecified() {
-			return nil, fmt.Errorf("node IP %s: NodePorts answer on the node's own addresses, not loopback or unspecified ones", a)
+			return nil, fmt.Errorf("node IP %s: give the node's own addresses (NodePorts answer on 127.0.0.1 anyway), not loopback or unspecified ones", a)
 		}
 		static.nodeIPs = append(static.nodeIPs, a)
 	}
@@ -198,13 +202,19 @@ func (p *Proxier) sync() error {
 		}
 		p.log.Info("wrote service rules", "chains", len(rs.chains), "elements", len(rs.elems), "took", time.Since(start))
 	} else {
-		changed, err := p.table.update(p.applied, rs)
+		c, err := p.table.update(p.applied, rs)
 		if err != nil {
 			p.applied = nil
 			return err
 		}
-		if changed {
+		if !c.empty() {
 			p.log.Debug("updated service rules", "took", time.Since(start))
+		}
+		// The table is right without this: a failure only keeps clients of
+		// removed endpoints from sticking to a new one until their entries
+		// time out.
+		if err := p.table.forget(c.staleAffinity, rs); err != nil {
+			p.log.Warn("forgetting session affinities to removed endpoints", "err", err)
 		}
 	}
 	p.applied = rs

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,23 +67,23 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestProxier(t *testing.T) {
-	ns := newTestNS(t)
-	ns.setupLinks(t,
-		[]netip.Prefix{netip.PrefixFrom(nodeIP, 24), netip.PrefixFrom(ep1, 24), netip.PrefixFrom(ep2, 24)},
-		[]netip.Prefix{serviceCIDR})
-	ns.serve(t, "ep1", netip.AddrPortFrom(ep1, 8080))
-	ns.serve(t, "ep2", netip.AddrPortFrom(ep2, 8080))
+// loadBalancer makes svc a LoadBalancer Service with the given ingress
+// addresses.
+func loadBalancer(svc *corev1.Service, ips ...string) *corev1.Service {
+	svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+	for _, ip := range ips {
+		svc.Status.LoadBalancer.Ingress = append(svc.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	return svc
+}
 
-	client := fake.NewClientset(
-		service("web", "10.96.0.10", 80, 30080), slice("web", 8080, ep1, ep2),
-		service("empty", "10.96.0.20", 80, 30081),
-		service("self", "10.96.0.30", 80, 0), slice("self", 8080, ep1),
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "headless"},
-			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}},
-	)
+// runProxier runs a Proxier of node-a, with nodeIP and serviceCIDR, over
+// client in ns until the test ends or stop is called; it returns once the
+// table is written.
+func runProxier(t *testing.T, ns *testNS, client *fake.Clientset) (table string, stop func() error) {
+	t.Helper()
 	f := informers.NewSharedInformerFactory(client, 0)
-	table := uniqueTable()
+	table = uniqueTable()
 	p, err := New(Config{
 		NodeName:       "node-a",
 		NodeIPs:        []net.IP{nodeIP.AsSlice()},
@@ -97,17 +98,45 @@ func TestProxier(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	t.Cleanup(func() {
+	stop = sync.OnceValue(func() error {
 		cancel()
-		if err := <-done; err != nil {
+		return <-done
+	})
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
 	f.Start(ctx.Done())
 	go func() { done <- p.Run(ctx) }()
+	waitFor(t, 5*time.Second, func() bool { return slices.Contains(ns.tables(t), table) })
+	return table, stop
+}
+
+func TestProxier(t *testing.T) {
+	lbIP := netip.MustParsePrefix("192.0.2.0/24")
+	ns := newTestNS(t)
+	ns.setupLinks(t,
+		[]netip.Prefix{netip.PrefixFrom(nodeIP, 24), netip.PrefixFrom(ep1, 24), netip.PrefixFrom(ep2, 24)},
+		[]netip.Prefix{serviceCIDR, lbIP})
+	ns.serve(t, "ep1", netip.AddrPortFrom(ep1, 8080))
+	ns.serve(t, "ep2", netip.AddrPortFrom(ep2, 8080))
+
+	client := fake.NewClientset(
+		service("web", "10.96.0.10", 80, 30080), slice("web", 8080, ep1, ep2),
+		service("empty", "10.96.0.20", 80, 30081),
+		service("self", "10.96.0.30", 80, 0), slice("self", 8080, ep1),
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "headless"},
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}},
+		// A cloud's address, routed to the node, and the node's own, as
+		// k3s's service load balancer gives.
+		loadBalancer(service("lb", "10.96.0.50", 81, 30082), "192.0.2.10", nodeIP.String()), slice("lb", 8080, ep2),
+		loadBalancer(service("lb-empty", "10.96.0.51", 81, 30083), "192.0.2.11"),
+	)
+	table, stop := runProxier(t, ns, client)
+	ctx := context.Background()
 
 	web := netip.MustParseAddrPort("10.96.0.10:80")
-	waitFor(t, 5*time.Second, func() bool { return slices.Contains(ns.tables(t), table) })
 	waitFor(t, 5*time.Second, func() bool { _, err := ns.ask(web, netip.Addr{}); return err == nil })
 
 	t.Run("cluster IP balances over both endpoints", func(t *testing.T) {
@@ -132,8 +161,20 @@ func TestProxier(t *testing.T) {
 			t.Errorf("node port answered %q", s)
 		}
 	})
+	for _, to := range []string{"192.0.2.10:81", nodeIP.String() + ":81"} {
+		t.Run("load balancer address "+to+" reaches the endpoint", func(t *testing.T) {
+			s, err := ns.ask(netip.MustParseAddrPort(to), netip.Addr{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name := strings.Fields(s)[0]; name != "ep2" {
+				t.Errorf("%s answered %q, want ep2", to, s)
+			}
+		})
+	}
 	for _, tc := range []struct{ name, addr string }{
 		{"service without endpoints is refused", "10.96.0.20:80"},
+		{"load balancer address without endpoints is refused", "192.0.2.11:81"},
 		{"node port without endpoints is refused", "10.0.0.1:30081"},
 		{"unallocated service address is refused", "10.96.0.99:80"},
 		{"headless service has no rules", "10.96.0.40:80"},
@@ -181,11 +222,9 @@ func TestProxier(t *testing.T) {
 		})
 	})
 	t.Run("run deletes the table at exit when asked", func(t *testing.T) {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
-		done <- nil
 		if slices.Contains(ns.tables(t), table) {
 			t.Errorf("table %s is still there", table)
 		}
@@ -252,10 +291,12 @@ func TestTableIPv6(t *testing.T) {
 	sps := []*servicePort{
 		{id: "default/web/tcp/http/ipv6", proto: unix.IPPROTO_TCP, v6: true, ips: []netip.Addr{netip.MustParseAddr("fd96::10")}, port: 80, nodePort: 30080, cluster: eps, external: eps},
 		{id: "default/self/tcp/http/ipv6", proto: unix.IPPROTO_TCP, v6: true, ips: []netip.Addr{netip.MustParseAddr("fd96::30")}, port: 80, cluster: eps[:1]},
+		{id: "default/sticky/tcp/http/ipv6", proto: unix.IPPROTO_TCP, v6: true, ips: []netip.Addr{netip.MustParseAddr("fd96::50")}, port: 80, cluster: eps,
+			affinity: time.Hour},
 	}
 	rs := buildRuleset(sps)
-	if maps := rs.endpointsMaps(); len(maps) != 1 {
-		t.Errorf("endpoint maps %v, want one shared by the service and external chains", maps)
+	if sets := rs.pickSets(); len(sets) != 3 {
+		t.Errorf("pick maps %v, want one endpoint map shared by the service and external chains, and the sticky one's two", sets)
 	}
 	tb := &table{name: uniqueTable(), netns: ns.fd, static: staticConfig{nodeIPs: []netip.Addr{node}, serviceCIDRs: []netip.Prefix{cidr}}}
 	if err := tb.writeAll(rs); err != nil {
@@ -273,6 +314,17 @@ func TestTableIPv6(t *testing.T) {
 		if seen["a"] == 0 || seen["b"] == 0 || len(seen) != 2 {
 			t.Errorf("40 connections to %s reached %v, want both a and b", to, seen)
 		}
+	}
+	seen := map[string]int{}
+	for range 20 {
+		s, err := ns.ask(netip.MustParseAddrPort("[fd96::50]:80"), node)
+		if err != nil {
+			t.Fatalf("connecting to the sticky service: %v", err)
+		}
+		seen[strings.Fields(s)[0]]++
+	}
+	if len(seen) != 1 {
+		t.Errorf("20 connections from one client to a sticky service reached %v, want one endpoint", seen)
 	}
 	// IPv6 masquerade on one host keeps the source address (it is the best
 	// match for itself), but fully random masquerade changes the port.

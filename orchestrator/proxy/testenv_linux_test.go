@@ -214,3 +214,79 @@ func (ns *testNS) tables(t testing.TB) []string {
 	}
 	return names
 }
+
+// peer makes a second private namespace joined to ns by a veth pair: link
+// name in ns with addr, "eth0" in the peer with peerAddr and a default route
+// through addr, as a pod is joined to the node. The peer's loopback stays
+// down.
+func (ns *testNS) peer(t testing.TB, name string, addr, peerAddr netip.Prefix) *testNS {
+	t.Helper()
+	p := newTestNS(t)
+	h, err := netlink.NewHandleAt(netns.NsHandle(ns.fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ph, err := netlink.NewHandleAt(netns.NsHandle(p.fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: "eth0", PeerNamespace: netlink.NsFd(p.fd)}); err != nil {
+		t.Fatalf("adding veth %s: %v", name, err)
+	}
+	for _, end := range []struct {
+		h    *netlink.Handle
+		name string
+		addr netip.Prefix
+	}{{h, name, addr}, {ph, "eth0", peerAddr}} {
+		l, err := end.h.LinkByName(end.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ipn := &net.IPNet{IP: end.addr.Addr().AsSlice(), Mask: net.CIDRMask(end.addr.Bits(), end.addr.Addr().BitLen())}
+		if err := end.h.AddrAdd(l, &netlink.Addr{IPNet: ipn, Flags: unix.IFA_F_NODAD}); err != nil {
+			t.Fatalf("adding %s to %s: %v", end.addr, end.name, err)
+		}
+		if err := end.h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eth0, err := ph.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: addr.Addr().AsSlice()}); err != nil {
+		t.Fatalf("adding the peer's default route: %v", err)
+	}
+	return p
+}
+
+// route adds a route to dst through the link named dev in ns.
+func (ns *testNS) route(t testing.TB, dst netip.Prefix, dev string) {
+	t.Helper()
+	h, err := netlink.NewHandleAt(netns.NsHandle(ns.fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipn := &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())}
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipn}); err != nil {
+		t.Fatalf("adding route %s: %v", dst, err)
+	}
+}
+
+// sysctl sets /proc/sys/name in ns (the thread's namespace decides which
+// network sysctls a path opens).
+func (ns *testNS) sysctl(t testing.TB, name, value string) {
+	t.Helper()
+	var err error
+	ns.do(func() { err = os.WriteFile("/proc/sys/"+name, []byte(value), 0o644) })
+	if err != nil {
+		t.Fatalf("setting %s in a test namespace: %v", name, err)
+	}
+}
