@@ -148,6 +148,20 @@ func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
 	return nil
 }
 
+// grepLines is the lines of text that hold any of words.
+func grepLines(text string, words ...string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				b.WriteString(line + "\n")
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
 // nodeInternalIP is the InternalIP of the cluster's one node.
 func nodeInternalIP(t *testing.T, c *cluster) string {
 	t.Helper()
@@ -491,7 +505,9 @@ spec:
         exec: {command: [sh, -c, 'echo prestop >> /out/order']}
 `, hostDir, busyboxImage), "apply", "-n", ns, "-f", "-")
 	pod := waitPod(t, c, ns, "polite", time.Minute, "Ready", podReady)
-	c.kubectl(t, "delete", "pod", "-n", ns, "polite", "--timeout=60s")
+	if out, stderr, err := c.kubectlResult([]string{"delete", "pod", "-n", ns, "polite", "--timeout=60s"}, nil); err != nil {
+		t.Fatalf("kubectl delete pod: %v\n%s%s\nthe server's log of the pod:\n%s", err, out, stderr, grepLines(c.server.output.String(), string(pod.UID), "polite"))
+	}
 	got, err := os.ReadFile(filepath.Join(hostDir, "order"))
 	if err != nil || string(got) != "started\nprestop\nterm\n" {
 		t.Fatalf("order of events in the container: %q %v", got, err)
