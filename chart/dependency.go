@@ -13,7 +13,7 @@ import (
 	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/downloader"
-	"helm.sh/helm/v3/pkg/registry"
+	"helm.sh/helm/v3/pkg/getter"
 )
 
 // CheckDependencies reports the dependencies Chart.yaml declares that are
@@ -49,6 +49,8 @@ type DependencyOptions struct {
 	Out io.Writer
 	// SkipRefresh does not refresh the repositories' index files first.
 	SkipRefresh bool
+	// Registry says how to reach OCI registries, for oci:// dependencies.
+	Registry RegistryOptions
 }
 
 // UpdateDependencies resolves Chart.yaml's dependencies against their
@@ -89,24 +91,23 @@ func manager(ctx context.Context, dir string, opts DependencyOptions) (*download
 			return nil, err
 		}
 	}
-	ch, err := loader.LoadDir(dir)
-	if err != nil {
+	if _, err := loader.LoadDir(dir); err != nil {
 		return nil, fmt.Errorf("loading chart %s: %w", dir, err)
-	}
-	for _, d := range ch.Metadata.Dependencies {
-		if d != nil && registry.IsOCI(d.Repository) {
-			return nil, fmt.Errorf("dependency %s of chart %s: %w", d.Name, dir, ErrOCIUnsupported)
-		}
 	}
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
 	}
+	client, err := NewRegistryClient(settings, opts.Registry, out)
+	if err != nil {
+		return nil, err
+	}
 	return &downloader.Manager{
 		Out:              out,
 		ChartPath:        dir,
 		SkipUpdate:       opts.SkipRefresh,
-		Getters:          getters(),
+		Getters:          getters(getter.WithRegistryClient(client)),
+		RegistryClient:   client,
 		RepositoryConfig: settings.RepositoryConfig,
 		RepositoryCache:  settings.RepositoryCache,
 	}, nil

@@ -12,13 +12,9 @@ import (
 	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/downloader"
+	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/registry"
 )
-
-// ErrOCIUnsupported is returned for oci:// chart references: pulling charts
-// from OCI registries arrives with berth's registry package (Helm's
-// pkg/registry client); until then, pull with another client and load the .tgz.
-var ErrOCIUnsupported = errors.New("oci:// chart references are not supported yet: OCI registry support is tracked with berth's registry package; pull the chart to a .tgz and load that")
 
 // LoadOptions say where Load finds a chart and what it may do to get it.
 type LoadOptions struct {
@@ -35,6 +31,8 @@ type LoadOptions struct {
 	// AllowMissingDependencies skips the check that every dependency declared
 	// in Chart.yaml is present (for show, lint and package's own checks).
 	AllowMissingDependencies bool
+	// Registry says how to reach an OCI registry, for oci:// references.
+	Registry RegistryOptions
 	// Out receives the progress of downloads and dependency updates; nil
 	// discards it.
 	Out io.Writer
@@ -54,10 +52,11 @@ func (o LoadOptions) out() io.Writer {
 	return o.Out
 }
 
-// Load loads a chart from a directory, a .tgz, or REPO/CHART (a repository
+// Load loads a chart from a directory, a .tgz, REPO/CHART (a repository
 // added with `berth repo add`, resolving opts.Version as a semver range
-// against its index; the chart is downloaded into the repository cache). An
-// http(s) URL of a .tgz also works. oci:// references return ErrOCIUnsupported.
+// against its index) or oci://HOST/REPO/CHART (resolving opts.Version against
+// the registry's tags); a fetched chart is downloaded into the repository
+// cache. An http(s) URL of a .tgz also works.
 //
 // Unless opts.AllowMissingDependencies, every dependency Chart.yaml declares
 // must be in the chart's charts/ directory (see CheckDependencies).
@@ -96,14 +95,11 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*helmchart.Chart, 
 	return ch, nil
 }
 
-// locate turns a chart reference into a local path, downloading it when it
-// names a repository's chart or a URL.
+// locate turns a chart reference into a local path, downloading it into the
+// repository cache when it names a repository's chart, a registry's or a URL.
 func locate(ref string, opts LoadOptions) (string, error) {
-	if registry.IsOCI(ref) {
-		return "", fmt.Errorf("loading chart %q: %w", ref, ErrOCIUnsupported)
-	}
 	if ref == "" {
-		return "", errors.New("loading chart: no chart given (a directory, a .tgz or REPO/CHART)")
+		return "", errors.New("loading chart: no chart given (a directory, a .tgz, REPO/CHART or oci://HOST/REPO/CHART)")
 	}
 	if _, err := os.Stat(ref); err == nil {
 		return filepath.Abs(ref)
@@ -119,6 +115,16 @@ func locate(ref string, opts LoadOptions) (string, error) {
 	if err := os.MkdirAll(settings.RepositoryCache, 0o755); err != nil {
 		return "", fmt.Errorf("creating the repository cache: %w", err)
 	}
+	return download(ref, opts, settings.RepositoryCache)
+}
+
+// download fetches a chart from a repository, a registry or a URL into
+// dest and returns the archive's path.
+func download(ref string, opts LoadOptions, dest string) (string, error) {
+	settings, err := opts.settings()
+	if err != nil {
+		return "", err
+	}
 	version := strings.TrimSpace(opts.Version)
 	if version == "" && opts.Devel {
 		version = ">0.0.0-0"
@@ -129,7 +135,19 @@ func locate(ref string, opts LoadOptions) (string, error) {
 		RepositoryConfig: settings.RepositoryConfig,
 		RepositoryCache:  settings.RepositoryCache,
 	}
-	path, _, err := dl.DownloadTo(ref, version, settings.RepositoryCache)
+	if r := opts.Registry; r.Username != "" || r.tls() {
+		// For a chart URL; a repository's own credentials come from its entry.
+		dl.Options = append(dl.Options, getter.WithBasicAuth(r.Username, r.Password),
+			getter.WithTLSClientConfig(r.CertFile, r.KeyFile, r.CAFile), getter.WithInsecureSkipVerifyTLS(r.InsecureSkipTLSVerify))
+	}
+	if registry.IsOCI(ref) {
+		client, err := NewRegistryClient(settings, opts.Registry, opts.out())
+		if err != nil {
+			return "", err
+		}
+		dl.RegistryClient, dl.Getters = client, getters(getter.WithRegistryClient(client))
+	}
+	path, _, err := dl.DownloadTo(ref, version, dest)
 	if err != nil {
 		if version != "" {
 			return "", fmt.Errorf("fetching chart %q version %q: %w", ref, version, err)

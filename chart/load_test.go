@@ -2,7 +2,6 @@ package chart
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,23 +74,19 @@ func TestLoadErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, ref string
 		want      []string // substrings of the error
-		is        error
 	}{
 		{name: "missing directory", ref: "./no/such/chart", want: []string{`"./no/such/chart"`, "no such chart directory or archive"}},
 		{name: "bare missing name", ref: "nosuchchart", want: []string{`"nosuchchart"`, "REPO/CHART"}},
 		{name: "malformed Chart.yaml", ref: malformed, want: []string{"loading chart", "Chart.yaml", "line 3"}},
 		{name: "Chart.yaml without version", ref: noVersion, want: []string{"loading chart", "version is required"}},
 		{name: "missing dependency", ref: missingDep, want: []string{"missing in charts/ directory: absent", "berth dependency build"}},
-		{name: "oci", ref: "oci://registry.example.com/charts/app", is: ErrOCIUnsupported},
+		{name: "unreachable registry", ref: "oci://127.0.0.1:1/charts/app", want: []string{`fetching chart "oci://127.0.0.1:1/charts/app"`, "connection refused"}},
 		{name: "empty", ref: " ", want: []string{"no chart given"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(ctx, tc.ref, LoadOptions{Settings: &Settings{RepositoryConfig: filepath.Join(t.TempDir(), "r.yaml"), RepositoryCache: t.TempDir()}})
 			if err == nil {
 				t.Fatal("loaded; want an error")
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("error %v, want %v", err, tc.is)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {

@@ -12,6 +12,7 @@ import (
 const (
 	EnvRepositoryConfig = "BERTH_REPOSITORY_CONFIG"
 	EnvRepositoryCache  = "BERTH_REPOSITORY_CACHE"
+	EnvRegistryConfig   = "BERTH_REGISTRY_CONFIG"
 )
 
 // Settings locates berth's chart repository configuration and cache, the
@@ -25,12 +26,16 @@ type Settings struct {
 	RepositoryCache string
 	// Starters is the directory `berth create --starter NAME` looks in.
 	Starters string
+	// RegistryConfig is the docker-style config.json holding the OCI
+	// registry credentials of `berth registry login`.
+	RegistryConfig string
 }
 
 // NewSettings returns the settings of this process's environment:
 // $BERTH_REPOSITORY_CONFIG, else $XDG_CONFIG_HOME/berth/repositories.yaml;
 // $BERTH_REPOSITORY_CACHE, else $XDG_CACHE_HOME/berth/repository; starters in
-// $XDG_DATA_HOME/berth/starters. The XDG variables default as the XDG base
+// $XDG_DATA_HOME/berth/starters; registry credentials in $BERTH_REGISTRY_CONFIG,
+// else $XDG_CONFIG_HOME/berth/registry/config.json. The XDG variables default as the XDG base
 // directory specification says ($HOME/.config, $HOME/.cache, $HOME/.local/share).
 func NewSettings() (*Settings, error) {
 	return SettingsFromEnv(os.Getenv)
@@ -64,12 +69,16 @@ func SettingsFromEnv(getenv func(string) string) (*Settings, error) {
 		RepositoryConfig: filepath.Join(config, "berth", "repositories.yaml"),
 		RepositoryCache:  filepath.Join(cache, "berth", "repository"),
 		Starters:         filepath.Join(data, "berth", "starters"),
+		RegistryConfig:   filepath.Join(config, "berth", "registry", "config.json"),
 	}
 	if v := getenv(EnvRepositoryConfig); v != "" {
 		s.RepositoryConfig = v
 	}
 	if v := getenv(EnvRepositoryCache); v != "" {
 		s.RepositoryCache = v
+	}
+	if v := getenv(EnvRegistryConfig); v != "" {
+		s.RegistryConfig = v
 	}
 	return s, nil
 }

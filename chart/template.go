@@ -49,6 +49,8 @@ type TemplateCommand struct {
 
 	// Settings locate chart repositories for REPO/CHART; nil means NewSettings().
 	Settings *Settings
+	// Registry says how to reach an OCI registry for oci:// charts.
+	Registry RegistryOptions
 }
 
 // AddFlags binds the command's flags, with `helm template`'s names and help.
@@ -68,6 +70,7 @@ func (c *TemplateCommand) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.NameTemplate, "name-template", "", "specify template used to name the release")
 	fs.BoolVarP(&c.GenerateName, "generate-name", "g", false, "generate the name (and omit the NAME parameter)")
 	fs.StringVar(&c.Version, "version", "", "specify a version constraint for the chart version to use. This constraint can be a specific tag (e.g. 1.1.1) or it may reference a valid range (e.g. ^2.0.0). If this is not specified, the latest version is used")
+	c.Registry.AddFlags(fs)
 	fs.BoolVar(&c.Devel, "devel", false, "use development versions, too. Equivalent to version '>0.0.0-0'. If --version is set, this is ignored")
 	fs.BoolVar(&c.DependencyUpdate, "dependency-update", false, "update dependencies if they are missing before installing the chart")
 	fs.BoolVar(&c.SubNotes, "render-subchart-notes", false, "if set, render subchart notes along with the parent")
@@ -118,6 +121,7 @@ func (c *TemplateCommand) Run(ctx context.Context, out, errOut io.Writer, args [
 		Version:          c.Version,
 		Devel:            c.Devel,
 		Settings:         c.Settings,
+		Registry:         c.Registry,
 		DependencyUpdate: c.DependencyUpdate,
 		Out:              errOut,
 	})

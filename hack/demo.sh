@@ -23,7 +23,7 @@ else
   nodes=(--hollow-nodes 3 --disable-agent)
   what="three hollow nodes (run as root, with busybox-static, for real containers)"
 fi
-serve() { "$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 "${nodes[@]}" >>"$dir/server.log" 2>&1 & }
+serve() { "$berth" server --data-dir "$dir" --port "$port" --etcd-client-port 0 --etcd-peer-port 0 --registry-port 0 "${nodes[@]}" >>"$dir/server.log" 2>&1 & }
 stop() {
   kill -TERM $server 2>/dev/null; wait $server 2>/dev/null
   # Containers outlive the server by design; the demo ends them too.

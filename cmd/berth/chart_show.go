@@ -36,6 +36,7 @@ func newShowCommand() *cobra.Command {
 func newShowSubcommand(what chart.ShowWhat, short, long string) *cobra.Command {
 	var version string
 	var devel bool
+	var registry chart.RegistryOptions
 	cmd := &cobra.Command{
 		Use:   string(what) + " [CHART]",
 		Short: short,
@@ -50,6 +51,7 @@ func newShowSubcommand(what chart.ShowWhat, short, long string) *cobra.Command {
 				Version:                  version,
 				Devel:                    devel,
 				Settings:                 settings,
+				Registry:                 registry,
 				AllowMissingDependencies: true,
 				Out:                      cmd.ErrOrStderr(),
 			})
@@ -60,6 +62,7 @@ func newShowSubcommand(what chart.ShowWhat, short, long string) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "specify a version constraint for the chart version to use. This constraint can be a specific tag (e.g. 1.1.1) or it may reference a valid range (e.g. ^2.0.0). If this is not specified, the latest version is used")
+	registry.AddFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&devel, "devel", false, "use development versions, too. Equivalent to version '>0.0.0-0'. If --version is set, this is ignored")
 	return cmd
 }

@@ -150,7 +150,7 @@ func newCluster(opts clusterOptions) (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{dir: dir, port: port, kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}
-	c.args = []string{"server", "--data-dir", dir, "--port", strconv.Itoa(port), "--etcd-client-port", "0", "--etcd-peer-port", "0"}
+	c.args = []string{"server", "--data-dir", dir, "--port", strconv.Itoa(port), "--etcd-client-port", "0", "--etcd-peer-port", "0", "--registry-port", "0"}
 	if opts.agent {
 		suffix := fmt.Sprintf("%08x", rand.Uint32())
 		c.cgroupRoot, c.bridge = "/berth-test-"+suffix, "bt"+suffix

@@ -64,6 +64,7 @@ type deployFlags struct {
 	postRenderer    string
 	postRendererArg []string
 	output          outputFlag
+	registry        chart.RegistryOptions
 }
 
 func (d *deployFlags) addFlags(fs *pflag.FlagSet) {
@@ -84,6 +85,7 @@ func (d *deployFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&d.postRenderer, "post-renderer", "", "the path to an executable to be used for post rendering")
 	fs.StringArrayVar(&d.postRendererArg, "post-renderer-args", nil, "an argument to the post-renderer (can specify multiple)")
 	d.output.addFlags(fs)
+	d.registry.AddFlags(fs)
 }
 
 func (d *deployFlags) dryRunMode() (release.DryRun, error) {
@@ -103,7 +105,7 @@ func (d *deployFlags) load(ctx context.Context, ref string, stderr io.Writer) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ch, err := chart.Load(ctx, ref, chart.LoadOptions{Version: d.version, Devel: d.devel, DependencyUpdate: d.dependencyUp, Out: stderr})
+	ch, err := chart.Load(ctx, ref, chart.LoadOptions{Version: d.version, Devel: d.devel, DependencyUpdate: d.dependencyUp, Registry: d.registry, Out: stderr})
 	if err != nil {
 		return nil, nil, nil, err
 	}

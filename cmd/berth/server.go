@@ -55,6 +55,9 @@ type serverOptions struct {
 	// service range, as k3s's 10.43.0.10).
 	clusterDNS    net.IP
 	clusterDomain string
+	// The embedded registry of charts and images, at the bind address.
+	disableRegistry bool
+	registryPort    int
 }
 
 func newServerCommand() *cobra.Command {
@@ -95,6 +98,8 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	o.agent.addFlags(f)
 	f.IPVar(&o.clusterDNS, "cluster-dns", nil, "cluster IP of the kube-dns Service, pods' nameserver (default: the tenth address of --service-cidr)")
 	f.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	f.BoolVar(&o.disableRegistry, "disable-registry", false, "do not serve the embedded OCI registry of charts and images")
+	f.IntVar(&o.registryPort, "registry-port", 5000, "port of the embedded OCI registry (plain HTTP) on --bind-address; 0 picks a free one")
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
 }
@@ -187,6 +192,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	if err := startControllers(ctx, api.Loopback, enabled, o.controllerSettings); err != nil {
 		return err
+	}
+	if !o.disableRegistry {
+		if err := startRegistry(ctx, dataDir, o.bindAddress, o.registryPort); err != nil {
+			return err
+		}
 	}
 	client, err := kubernetes.NewForConfig(api.Loopback)
 	if err != nil {
