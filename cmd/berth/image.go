@@ -16,8 +16,10 @@ import (
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/cli/output"
 
+	"berth.dev/berth/chart"
 	"berth.dev/berth/kubelet/agent"
 	"berth.dev/berth/kubelet/images"
+	"berth.dev/berth/registry/imagepush"
 )
 
 const imageLong = `Manage the images of this node's image store, the one its kubelet runs
@@ -74,13 +76,13 @@ func (f *imageFlags) open(create bool, regs images.Registries) (*images.Store, e
 func newImageCommand() *cobra.Command {
 	f := &imageFlags{}
 	cmd := &cobra.Command{
-		Use:   "image import|ls|rm|pull|prune",
+		Use:   "image import|ls|rm|pull|push|prune",
 		Short: "Manage the images of this node's image store",
 		Long:  imageLong,
 		Args:  cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&f.dataDir, "data-dir", "/var/lib/berth", "data directory of the node's berth server or agent; the image store is in agent/images under it")
-	cmd.AddCommand(newImageImportCommand(f), newImageListCommand(f), newImageRemoveCommand(f), newImagePullCommand(f), newImagePruneCommand(f))
+	cmd.AddCommand(newImageImportCommand(f), newImageListCommand(f), newImageRemoveCommand(f), newImagePullCommand(f), newImagePushCommand(f), newImagePruneCommand(f))
 	return cmd
 }
 
@@ -303,8 +305,9 @@ func newImagePullCommand(f *imageFlags) *cobra.Command {
 		Use:   "pull REF",
 		Short: "Pull an image into the store",
 		Long: `Pull REF (bars/hello:v1 is docker.io/bars/hello:v1) for this node's platform,
-from the registry's mirrors in registries.yaml, then the registry itself,
-and print
+from the registry's mirrors in registries.yaml, then the registry itself
+(over plain HTTP for a registry on this machine, such as berth server's:
+127.0.0.1:5000/app:1), and print
 
     pulled NAME (IMAGE ID)`,
 		Args: cobra.ExactArgs(1),
@@ -335,6 +338,64 @@ and print
 	}
 	cmd.Flags().StringVar(&dockerConfig, "docker-config", "", "docker config JSON file with registry credentials (as an imagePullSecret's .dockerconfigjson)")
 	cmd.Flags().StringVar(&registries, "registries", "", "registries.yaml with mirrors and credentials (default: registries.yaml in --data-dir, if it exists)")
+	return cmd
+}
+
+func newImagePushCommand(f *imageFlags) *cobra.Command {
+	var o imagepush.Options
+	cmd := &cobra.Command{
+		Use:   "push SOURCE HOST/REPO:TAG",
+		Short: "Push an image to an OCI registry",
+		Long: `Push SOURCE to the registry as HOST/REPO:TAG, every blob, the manifest and
+the index if there is one, keeping their digests. SOURCE is an OCI image
+layout directory, a tar of one (optionally gzip or zstd compressed) or a
+'docker save' archive holding one image; if no such file exists, SOURCE is
+the name of an image in the node's store (--data-dir). An image the store
+pulled from an index holds only this node's platform: its platform manifest
+is pushed, not the index. Prints
+
+    pushed HOST/REPO:TAG (DIGEST)
+
+Credentials come from --username and --password, else from berth's registry
+config ('berth registry login', $BERTH_REGISTRY_CONFIG). A registry on this
+machine without TLS, such as the one berth server runs, needs --plain-http:
+
+    berth image push ./app.tar 127.0.0.1:5000/app:1 --plain-http`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, dst := args[0], args[1]
+			settings, err := chart.NewSettings()
+			if err != nil {
+				return err
+			}
+			o.CredentialsFile = settings.RegistryConfig
+			var res imagepush.Result
+			if _, statErr := os.Stat(src); statErr == nil {
+				res, err = imagepush.PushArchive(cmd.Context(), src, dst, o)
+			} else {
+				store, openErr := f.open(false, images.Registries{})
+				if openErr != nil {
+					return fmt.Errorf("%s is neither a file nor a directory (%w), and %w", src, statErr, openErr)
+				}
+				res, err = imagepush.PushImage(cmd.Context(), store, src, dst, o)
+			}
+			if err != nil {
+				return err
+			}
+			if res.PlatformOnly {
+				if _, err := fmt.Fprintf(cmd.ErrOrStderr(), "the store holds only this platform's manifest of %s: pushing that, not its index\n", src); err != nil {
+					return err
+				}
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "pushed %s (%s)\n", res.Reference, res.Descriptor.Digest)
+			return err
+		},
+	}
+	flags := cmd.Flags()
+	flags.BoolVar(&o.PlainHTTP, "plain-http", false, "use insecure HTTP connections to the registry")
+	flags.BoolVar(&o.InsecureSkipTLSVerify, "insecure-skip-tls-verify", false, "skip tls certificate checks of the registry")
+	flags.StringVar(&o.Username, "username", "", "registry username")
+	flags.StringVar(&o.Password, "password", "", "registry password")
 	return cmd
 }
 

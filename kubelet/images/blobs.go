@@ -53,6 +53,13 @@ func (s *Store) openBlob(d digest.Digest) (*os.File, error) {
 	return f, nil
 }
 
+// Fetch opens the stored blob desc names by digest, for callers that read the
+// store's content (an oras copy to a registry: it is an oras content.Fetcher).
+// ErrNotFound if absent; the caller closes the reader.
+func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	return s.openBlob(desc.Digest)
+}
+
 // readBlob reads a small blob (manifest, index, config) into memory.
 func (s *Store) readBlob(d digest.Digest) ([]byte, error) {
 	f, err := s.openBlob(d)

@@ -26,6 +26,12 @@ import (
 //
 // A mirror's endpoints are tried in order, then the registry itself; "*"
 // mirrors every registry without a mirror of its own.
+//
+// A registry on this machine (localhost, 127.0.0.0/8, ::1, with any port) is
+// reached over plain HTTP without any entry, as Docker and containerd treat
+// loopback registries, so that berth's own registry (plain HTTP unless given
+// TLS) serves the kubelet as 127.0.0.1:5000/app:1. A loopback registry
+// serving HTTPS needs a mirror with an https:// endpoint.
 type Registries struct {
 	Mirrors map[string]Mirror         `json:"mirrors,omitempty"`
 	Configs map[string]RegistryConfig `json:"configs,omitempty"`
