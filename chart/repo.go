@@ -293,3 +293,51 @@ func chartRepository(e *repo.Entry, settings *Settings, timeout time.Duration) (
 	r.CachePath = settings.RepositoryCache
 	return r, nil
 }
+
+// IndexOptions are those of `helm repo index`.
+type IndexOptions struct {
+	// URL is the repository's address, prefixed to each chart's file name.
+	URL string
+	// Merge is an existing index whose entries are kept where dir has no
+	// chart of the same name and version.
+	Merge string
+	// JSON writes the index as JSON (still named index.yaml).
+	JSON bool
+}
+
+// IndexRepo writes dir/index.yaml for the chart archives in dir (and its
+// subdirectories), as `helm repo index` does, so that dir can be served as
+// a classic chart repository.
+func IndexRepo(dir string, o IndexOptions) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("indexing charts: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("indexing charts: %s is not a directory", dir)
+	}
+	index, err := repo.IndexDirectory(dir, o.URL)
+	if err != nil {
+		return fmt.Errorf("indexing the charts of %s: %w", dir, err)
+	}
+	if o.Merge != "" {
+		old := repo.NewIndexFile()
+		if _, err := os.Stat(o.Merge); err == nil {
+			if old, err = repo.LoadIndexFile(o.Merge); err != nil {
+				return fmt.Errorf("merging index %s: %w", o.Merge, err)
+			}
+		}
+		index.Merge(old)
+	}
+	index.SortEntries()
+	out := filepath.Join(dir, "index.yaml")
+	if o.JSON {
+		err = index.WriteJSONFile(out, 0o644)
+	} else {
+		err = index.WriteFile(out, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	return nil
+}

@@ -22,12 +22,31 @@ $BERTH_REPOSITORY_CACHE override them).`
 
 func newRepoCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "repo add|remove|list|update",
+		Use:   "repo add|remove|list|update|index",
 		Short: "add, list, remove, update chart repositories",
 		Long:  repoLong,
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newRepoAddCommand(), newRepoListCommand(), newRepoUpdateCommand(), newRepoRemoveCommand())
+	cmd.AddCommand(newRepoAddCommand(), newRepoListCommand(), newRepoUpdateCommand(), newRepoRemoveCommand(), newRepoIndexCommand())
+	return cmd
+}
+
+func newRepoIndexCommand() *cobra.Command {
+	var o chart.IndexOptions
+	cmd := &cobra.Command{
+		Use:   "index [DIR]",
+		Short: "generate an index file given a directory containing packaged charts",
+		Long: `Read DIR and write DIR/index.yaml for the chart archives found there, as
+'helm repo index' does; serve DIR over HTTP(S) and it is a chart repository
+('berth repo add NAME URL').`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return chart.IndexRepo(args[0], o)
+		},
+	}
+	cmd.Flags().StringVar(&o.URL, "url", "", "url of chart repository")
+	cmd.Flags().StringVar(&o.Merge, "merge", "", "merge the generated index into the given index")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "output in JSON format")
 	return cmd
 }
 

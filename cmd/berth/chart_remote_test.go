@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"helm.sh/helm/v3/pkg/repo"
 )
 
 // realHelm builds the real Helm from the Go module proxy (cached between
@@ -231,4 +234,46 @@ func TestOCIRegistryLogin(t *testing.T) {
 	if _, err := tools.result(os.Args[0], "pull", remote+"/app", "--version", "1.0.0", "--plain-http", "-d", t.TempDir()); err == nil {
 		t.Fatal("pulled after logging out")
 	}
+}
+
+// TestRepoIndex: berth repo index writes the index Helm writes for a
+// directory of charts (the same entries, digests and URLs), and the directory
+// served over HTTP is a repository berth pulls from.
+func TestRepoIndex(t *testing.T) {
+	tools := newChartTools(t)
+	berthDir, helmDir := t.TempDir(), t.TempDir()
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		tools.berth("package", testChart(t), "--version", v, "-d", berthDir)
+	}
+	for _, name := range []string{"app-1.0.0.tgz", "app-1.1.0.tgz"} {
+		b, err := os.ReadFile(filepath.Join(berthDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(helmDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(berthDir)))
+	defer srv.Close()
+	tools.berth("repo", "index", berthDir, "--url", srv.URL)
+	tools.helmRun("repo", "index", helmDir, "--url", srv.URL)
+	entries := func(dir string) string {
+		index, err := repo.LoadIndexFile(filepath.Join(dir, "index.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, v := range index.Entries["app"] {
+			fmt.Fprintf(&b, "%s %s %s %v\n", v.Name, v.Version, v.Digest, v.URLs)
+		}
+		return b.String()
+	}
+	if got, want := entries(berthDir), entries(helmDir); got != want || got == "" {
+		t.Errorf("berth repo index entries:\n%s\nhelm's:\n%s", got, want)
+	}
+	tools.berth("repo", "add", "local", srv.URL)
+	out := t.TempDir()
+	tools.berth("pull", "local/app", "--version", "~1.0.0", "-d", out)
+	sameFile(t, filepath.Join(berthDir, "app-1.0.0.tgz"), filepath.Join(out, "app-1.0.0.tgz"))
 }
