@@ -13,7 +13,6 @@ package ingressclass
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +20,8 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/informers"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
+
+	"berth.dev/berth/orchestrator/admission/defaultclass"
 )
 
 // PluginName is the name upstream gives this plugin.
@@ -100,21 +101,5 @@ func defaultClass(lister networkinglisters.IngressClassLister) (*networkingv1.In
 	if err != nil {
 		return nil, fmt.Errorf("listing ingress classes: %w", err)
 	}
-	var defaults []*networkingv1.IngressClass
-	for _, c := range classes {
-		if c.Annotations[AnnDefault] == "true" {
-			defaults = append(defaults, c)
-		}
-	}
-	if len(defaults) == 0 {
-		return nil, nil
-	}
-	sort.Slice(defaults, func(i, j int) bool {
-		ti, tj := defaults[i].CreationTimestamp, defaults[j].CreationTimestamp
-		if !ti.Equal(&tj) {
-			return tj.Before(&ti)
-		}
-		return defaults[i].Name < defaults[j].Name
-	})
-	return defaults[0], nil
+	return defaultclass.Newest(classes, func(c *networkingv1.IngressClass) bool { return c.Annotations[AnnDefault] == "true" }), nil
 }

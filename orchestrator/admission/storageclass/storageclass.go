@@ -13,7 +13,6 @@ package storageclass
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -24,6 +23,8 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/informers"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
+
+	"berth.dev/berth/orchestrator/admission/defaultclass"
 )
 
 // PluginName is the name upstream gives this plugin.
@@ -105,21 +106,5 @@ func Default(lister storagelisters.StorageClassLister) (*storagev1.StorageClass,
 	if err != nil {
 		return nil, fmt.Errorf("listing storage classes: %w", err)
 	}
-	var defaults []*storagev1.StorageClass
-	for _, c := range classes {
-		if IsDefault(c.ObjectMeta) {
-			defaults = append(defaults, c)
-		}
-	}
-	if len(defaults) == 0 {
-		return nil, nil
-	}
-	sort.Slice(defaults, func(i, j int) bool {
-		ti, tj := defaults[i].CreationTimestamp, defaults[j].CreationTimestamp
-		if !ti.Equal(&tj) {
-			return tj.Before(&ti)
-		}
-		return defaults[i].Name < defaults[j].Name
-	})
-	return defaults[0], nil
+	return defaultclass.Newest(classes, func(c *storagev1.StorageClass) bool { return IsDefault(c.ObjectMeta) }), nil
 }
