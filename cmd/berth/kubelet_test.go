@@ -83,15 +83,19 @@ func importTestImages(dataDir string) error {
 	return nil
 }
 
-// waitNodeReady waits for the node to report Ready at or after since.
+// waitNodeReady waits for the node to report Ready at or after since, with
+// its kubelet answering at the port the Node names (a restarted agent
+// listens on a new one; the old process's last heartbeat may fall in the
+// same second as since).
 func waitNodeReady(c *cluster, since time.Time) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
 		nodes, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err == nil && len(nodes.Items) == 1 {
-			for _, cond := range nodes.Items[0].Status.Conditions {
-				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && !cond.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
+			n := &nodes.Items[0]
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && !cond.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) && kubeletAnswers(n) {
 					return nil
 				}
 			}
@@ -102,6 +106,22 @@ func waitNodeReady(c *cluster, since time.Time) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// kubeletAnswers says whether the node's kubelet accepts connections at
+// the address and port its Node gives.
+func kubeletAnswers(n *corev1.Node) bool {
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(a.Address, strconv.Itoa(int(n.Status.DaemonEndpoints.KubeletEndpoint.Port))), time.Second)
+		if err == nil {
+			conn.Close()
+			return true
+		}
+	}
+	return false
 }
 
 // waitPod polls the pod until ok says yes, failing the test after timeout

@@ -290,7 +290,7 @@ func (m *Manager) TearDown(ctx context.Context, uid types.UID) error {
 	if left, err := mountsUnder(dir); err != nil || len(left) > 0 {
 		return fmt.Errorf("tearing down volumes of pod %s: still mounted: %v %v", uid, left, err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeAll(dir); err != nil {
 		return fmt.Errorf("tearing down volumes of pod %s: %w", uid, err)
 	}
 	// Removing a non-empty pod directory fails, and that is fine: it belongs to

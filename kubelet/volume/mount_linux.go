@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -47,6 +48,25 @@ func unmountUnder(dir string) error {
 		}
 	}
 	return nil
+}
+
+// removeAll is os.RemoveAll that detaches a mount it finds in the way. Under
+// load a volume's tmpfs was seen busy in the way of rmdir although
+// /proc/self/mountinfo no longer listed it (a thread's view of the mounts
+// differing from the first thread's is the suspect; the cause is not yet
+// known), and the deleted pod never went.
+func removeAll(dir string) error {
+	for range 10 {
+		err := os.RemoveAll(dir)
+		var pe *fs.PathError
+		if !errors.Is(err, unix.EBUSY) || !errors.As(err, &pe) {
+			return err
+		}
+		if uerr := unix.Unmount(pe.Path, unix.MNT_DETACH); uerr != nil && !errors.Is(uerr, unix.EINVAL) {
+			return fmt.Errorf("%w (unmounting it: %v)", err, uerr)
+		}
+	}
+	return os.RemoveAll(dir)
 }
 
 func isMountPoint(dir string) (bool, error) {
