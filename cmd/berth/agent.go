@@ -227,7 +227,7 @@ func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agen
 		return err
 	}
 	role := nodeRole{kubeletTLS: func(ips []net.IP, names []string) (*tls.Config, error) {
-		c, err := local.ServingTLS(pki.Leaf{Name: "kubelet", CommonName: "kubelet-" + names[0], DNSNames: names, IPs: ips, Server: true})
+		c, err := local.ServingTLS(kubeletLeaf(ips, names))
 		if err != nil {
 			return nil, err
 		}
@@ -240,6 +240,12 @@ func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agen
 	slog.Info("agent is running", "server", config.Host)
 	<-ctx.Done()
 	return nil
+}
+
+// kubeletLeaf is the kubelet's serving certificate for the node's addresses
+// and names (the node name first).
+func kubeletLeaf(ips []net.IP, names []string) pki.Leaf {
+	return pki.Leaf{Name: "kubelet", CommonName: "kubelet-" + names[0], DNSNames: names, IPs: ips, Server: true}
 }
 
 // clusterCAPool is the cluster's CA, from the kubeconfig: the API server's

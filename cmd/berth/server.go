@@ -208,7 +208,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if !o.disableAgent {
 		role := nodeRole{
 			kubeletTLS: func(ips []net.IP, names []string) (*tls.Config, error) {
-				return ca.ServingTLS(pki.Leaf{Name: "kubelet", CommonName: "kubelet-" + names[0], DNSNames: names, IPs: ips, Server: true})
+				return ca.ServingTLS(kubeletLeaf(ips, names))
 			},
 			labels:         map[string]string{"node-role.kubernetes.io/control-plane": "true"},
 			defaultStorage: true,
