@@ -246,20 +246,31 @@ func TestGenerationAndDefaults(t *testing.T) {
 		*created.Spec.ProgressDeadlineSeconds != 600 {
 		t.Fatalf("defaults: replicas %d pull %s deadline %d", *created.Spec.Replicas, created.Spec.Template.Spec.Containers[0].ImagePullPolicy, *created.Spec.ProgressDeadlineSeconds)
 	}
-	// A status-only or label-only change keeps the generation; a spec change bumps it.
-	created.Labels = map[string]string{"x": "y"}
-	labelled, err := c.client.AppsV1().Deployments(ns).Update(ctx, created, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// A status-only or label-only change keeps the generation; a spec change
+	// bumps it. The deployment controller writes status meanwhile: each
+	// update is made on the latest object.
+	update := func(change func(*appsv1.Deployment)) *appsv1.Deployment {
+		t.Helper()
+		var out *appsv1.Deployment
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := c.client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			change(cur)
+			out, err = c.client.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
+	labelled := update(func(d *appsv1.Deployment) { d.Labels = map[string]string{"x": "y"} })
 	if labelled.Generation != 1 {
 		t.Fatalf("generation after a label change = %d, want 1", labelled.Generation)
 	}
-	labelled.Spec.Replicas = ptr.To[int32](3)
-	scaled, err := c.client.AppsV1().Deployments(ns).Update(ctx, labelled, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	scaled := update(func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](3) })
 	if scaled.Generation != 2 {
 		t.Fatalf("generation after a spec change = %d, want 2", scaled.Generation)
 	}
