@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,6 +21,7 @@ import (
 
 	"berth.dev/berth/kubelet/agent"
 	"berth.dev/berth/kubelet/nodestatus"
+	"berth.dev/berth/kubelet/pods"
 	"berth.dev/berth/orchestrator/apiserver"
 	"berth.dev/berth/orchestrator/ingress"
 	"berth.dev/berth/orchestrator/pki"
@@ -98,6 +100,27 @@ func startAgent(ctx context.Context, client kubernetes.Interface, dataDir string
 	if err != nil {
 		return fmt.Errorf("--registries: %w", err)
 	}
+	// kube-proxy, the DNS server and the Ingress controller share one view
+	// of the API.
+	factory := informers.NewSharedInformerFactory(client, 0)
+	runs := map[string]func(context.Context) error{}
+	proxier, err := newProxy(factory, name, nodeIP, proxyTable(o.bridge), network.serviceCIDRs)
+	if err != nil {
+		return err
+	}
+	runs["kube-proxy"] = proxier.Run
+	routers := []pods.Router{proxier}
+	if runs["cluster DNS"], err = newDNS(ctx, client, factory, name, nodeIP, o.dnsPort, network); err != nil {
+		return err
+	}
+	if !o.disableIngress {
+		ing, err := newIngress(client, factory, nodeIP, o, role.ingressStatus)
+		if err != nil {
+			return err
+		}
+		runs["ingress controller"] = ing.Run
+		routers = append(routers, ing)
+	}
 	dir := agentDir(dataDir)
 	cfg := agent.Config{
 		Client:         client,
@@ -118,27 +141,14 @@ func startAgent(ctx context.Context, client kubernetes.Interface, dataDir string
 		KubeletVersion: version.Kubernetes(),
 		Version:        version.Berth,
 		DefaultStorage: role.defaultStorage,
+		Routers:        routers,
+		DrainSettle:    drainSettle,
 	}
 	go func() {
 		if err := agent.Run(ctx, cfg); err != nil {
 			slog.Error("agent stopped", "err", err)
 		}
 	}()
-	// kube-proxy, the DNS server and the Ingress controller share one view
-	// of the API.
-	factory := informers.NewSharedInformerFactory(client, 0)
-	runs := map[string]func(context.Context) error{}
-	if runs["kube-proxy"], err = newProxy(factory, name, nodeIP, proxyTable(o.bridge), network.serviceCIDRs); err != nil {
-		return err
-	}
-	if runs["cluster DNS"], err = newDNS(ctx, client, factory, name, nodeIP, o.dnsPort, network); err != nil {
-		return err
-	}
-	if !o.disableIngress {
-		if runs["ingress controller"], err = newIngress(client, factory, nodeIP, o, role.ingressStatus); err != nil {
-			return err
-		}
-	}
 	factory.Start(ctx.Done())
 	for component, run := range runs {
 		go func() {
@@ -150,8 +160,14 @@ func startAgent(ctx context.Context, client kubernetes.Interface, dataDir string
 	return nil
 }
 
+// drainSettle is how long a deleted pod keeps running after this node's
+// proxies stopped sending it connections, for the other nodes' proxies,
+// which see the same EndpointSlice change at about the same time, to apply
+// it too.
+const drainSettle = 250 * time.Millisecond
+
 // newIngress makes the node's Ingress controller, serving on every address.
-func newIngress(client kubernetes.Interface, factory informers.SharedInformerFactory, nodeIP net.IP, o agentOptions, status bool) (func(context.Context) error, error) {
+func newIngress(client kubernetes.Interface, factory informers.SharedInformerFactory, nodeIP net.IP, o agentOptions, status bool) (*ingress.Controller, error) {
 	for flag, port := range map[string]int{"--ingress-http-port": o.ingressHTTP, "--ingress-https-port": o.ingressHTTPS} {
 		if port < 0 || port > 65535 {
 			return nil, fmt.Errorf("%s %d is out of range 0-65535", flag, port)
@@ -169,7 +185,7 @@ func newIngress(client kubernetes.Interface, factory informers.SharedInformerFac
 	if err != nil {
 		return nil, fmt.Errorf("%w (--ingress-http-port and --ingress-https-port pick other ports, --disable-ingress turns it off)", err)
 	}
-	return c.Run, nil
+	return c, nil
 }
 
 func newAgentCommand(cluster *clusterFlags) *cobra.Command {
@@ -294,16 +310,12 @@ func proxyTable(bridge string) string { return "berth-proxy-" + bridge }
 
 // newProxy makes kube-proxy for this node, answering NodePorts on the
 // node's address.
-func newProxy(factory informers.SharedInformerFactory, nodeName string, nodeIP net.IP, table string, serviceCIDRs []*net.IPNet) (func(context.Context) error, error) {
+func newProxy(factory informers.SharedInformerFactory, nodeName string, nodeIP net.IP, table string, serviceCIDRs []*net.IPNet) (*proxy.Proxier, error) {
 	var nodeIPs []net.IP
 	if !nodeIP.IsLoopback() {
 		nodeIPs = append(nodeIPs, nodeIP)
 	}
-	p, err := proxy.New(proxy.Config{NodeName: nodeName, NodeIPs: nodeIPs, ServiceCIDRs: serviceCIDRs, Table: table}, factory)
-	if err != nil {
-		return nil, err
-	}
-	return p.Run, nil
+	return proxy.New(proxy.Config{NodeName: nodeName, NodeIPs: nodeIPs, ServiceCIDRs: serviceCIDRs, Table: table}, factory)
 }
 
 func newKillAllCommand() *cobra.Command {

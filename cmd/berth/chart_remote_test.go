@@ -23,7 +23,7 @@ import (
 
 // realHelm builds the real Helm from the Go module proxy (cached between
 // runs) and returns its path.
-func realHelm(t *testing.T) string {
+func realHelm(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	cmd := exec.Command(filepath.Join(filepath.Dir(file), "..", "..", "hack", "build-helm.sh"))

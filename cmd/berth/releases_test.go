@@ -27,7 +27,7 @@ import (
 )
 
 // testChart is the chart of these tests (testdata/releases/app).
-func testChart(t *testing.T) string {
+func testChart(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "releases", "app")
 }

@@ -19,6 +19,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,7 +92,11 @@ type Config struct {
 	// DefaultStorage makes this node's local-path provisioner serve claims
 	// that no scheduler placed yet (the all-in-one server's node).
 	DefaultStorage bool
-	Log            *slog.Logger
+	// Routers and DrainSettle hold deleted pods' SIGTERM until the node's
+	// proxies stop sending them connections (pods.Config).
+	Routers     []pods.Router
+	DrainSettle time.Duration
+	Log         *slog.Logger
 }
 
 // Run runs the agent until ctx ends. Containers keep running after it
@@ -186,6 +191,8 @@ func Run(ctx context.Context, cfg Config) error {
 		ClusterDNS:      cfg.ClusterDNS,
 		ClusterDomain:   cfg.ClusterDomain,
 		KubeVersion:     cfg.KubeletVersion,
+		Routers:         cfg.Routers,
+		DrainSettle:     cfg.DrainSettle,
 		Log:             log,
 	}, onNode.Core().V1().Pods())
 	if err != nil {

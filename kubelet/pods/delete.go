@@ -16,7 +16,11 @@ import (
 func (k *Kubelet) syncDeleted(ctx context.Context, w *worker, pod *corev1.Pod) time.Duration {
 	s := &w.state
 	if !s.killed {
-		if err := k.killPod(ctx, w, pod, k.gracePeriod(pod)); err != nil {
+		grace := k.gracePeriod(pod)
+		if k.anyStarted(s) {
+			grace -= k.drain(ctx, pod, k.podIPs(pod, s), grace)
+		}
+		if err := k.killPod(ctx, w, pod, grace); err != nil {
 			k.log.Error("stopping containers of deleted pod", "pod", klogRef(pod), "err", err)
 			return time.Second
 		}

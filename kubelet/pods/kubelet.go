@@ -101,8 +101,15 @@ type Config struct {
 	// ResyncInterval is how often every pod is reconciled without a cause
 	// (default 10s); ConfigMap and Secret volumes are refreshed at this pace.
 	ResyncInterval time.Duration
-	Clock          clock.WithTicker
-	Log            *slog.Logger
+	// Routers are the parts of this node that send pods new connections
+	// (kube-proxy's rules, the Ingress controller). A pod deleted with a
+	// grace period keeps running, before its preStop hooks and SIGTERM,
+	// until none of them routes to it and DrainSettle more has passed for
+	// the other nodes' to catch up: a rollout refuses no connection.
+	Routers     []Router
+	DrainSettle time.Duration
+	Clock       clock.WithTicker
+	Log         *slog.Logger
 }
 
 // Kubelet runs the pods bound to one node. Create it with New.

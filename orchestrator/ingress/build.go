@@ -3,6 +3,7 @@ package ingress
 import (
 	"crypto/tls"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -81,6 +82,14 @@ func (b *builder) build() *table {
 	}
 	t := s.tb.finish()
 	t.ingresses = len(ings)
+	t.routed = map[netip.Addr]bool{}
+	for _, be := range s.backends {
+		for _, a := range be.addrs {
+			if ap, err := netip.ParseAddrPort(a); err == nil {
+				t.routed[ap.Addr().Unmap()] = true
+			}
+		}
+	}
 
 	b.counters = map[string]*atomic.Uint64{}
 	for name, be := range s.backends {

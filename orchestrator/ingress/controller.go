@@ -393,6 +393,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	return err
 }
 
+// Routes reports whether the routing table sends new requests to addr: it
+// holds a ready endpoint there. The kubelet holds a deleted pod's SIGTERM
+// until it is false.
+func (c *Controller) Routes(addr netip.Addr) bool {
+	return c.table.Load().routed[addr.Unmap()]
+}
+
 // rebuildLoop rebuilds the table on changes, at most once per minSync.
 func (c *Controller) rebuildLoop(ctx context.Context) {
 	for {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -242,4 +243,34 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 	}
 	err := waitChan(t, "Run to return", s.done)
 	s.done <- err // for the cleanup
+}
+
+// TestRoutes: Routes tells the kubelet whether the table still sends new
+// requests to a pod's address, so that a stopping pod waits for it.
+func TestRoutes(t *testing.T) {
+	ready, notReady := netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr("10.1.0.6")
+	s := start(t, nil,
+		service("default", "app"),
+		slice("default", "app-1", "app", "http", 8080, endpoint(ready.String(), true), endpoint(notReady.String(), false)),
+		ingress("app", withRule("app.example.com", prefix("/", "app"))),
+	)
+	eventually(t, "the ready endpoint to be routed", func() error {
+		if !s.Routes(ready) {
+			return fmt.Errorf("Routes(%s) is false", ready)
+		}
+		return nil
+	})
+	if s.Routes(notReady) {
+		t.Errorf("Routes(%s) is true for an endpoint that is not ready", notReady)
+	}
+	es := slice("default", "app-1", "app", "http", 8080, endpoint(ready.String(), false), endpoint(notReady.String(), false))
+	if _, err := s.client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), es, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the endpoint that stopped being ready to be unrouted", func() error {
+		if s.Routes(ready) {
+			return fmt.Errorf("Routes(%s) is still true", ready)
+		}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package ingress
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -26,6 +27,9 @@ type table struct {
 	wildcardCerts map[string]*tls.Certificate
 	// ingresses is how many Ingresses went into the table, for logs.
 	ingresses int
+	// routed holds the addresses of the endpoints the backends send
+	// requests to, for Controller.Routes.
+	routed map[netip.Addr]bool
 }
 
 // routes are the paths of one host.

@@ -40,7 +40,7 @@ func TestSessionAffinity(t *testing.T) {
 		sticky, slice("sticky", 8080, ep1, ep2, ep3),
 		service("web", "10.96.0.10", 80, 0), slice("web", 8080, ep1, ep2, ep3),
 	)
-	table, _ := runProxier(t, ns, client)
+	_, table, _ := runProxier(t, ns, client)
 	clusterIP, nodePort := netip.MustParseAddrPort("10.96.0.50:80"), netip.AddrPortFrom(nodeIP, 30090)
 	waitFor(t, 5*time.Second, func() bool { _, err := ns.ask(clusterIP, clients[0]); return err == nil })
 

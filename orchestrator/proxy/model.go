@@ -15,6 +15,9 @@ import (
 type endpoint struct {
 	addr  netip.AddrPort
 	local bool // on this node
+	// terminating marks an endpoint used only because no ready one is
+	// left: it is on its way out, and nothing waits for it to be unrouted.
+	terminating bool
 }
 
 // servicePort is what the proxier programs for one port of one Service in
@@ -196,6 +199,7 @@ func endpointsOf(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort, v6 bool
 			case isReady && !terminating:
 				ready = append(ready, ep)
 			case isServing && terminating:
+				ep.terminating = true
 				serving = append(serving, ep)
 			}
 		}

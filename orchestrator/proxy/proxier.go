@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +73,9 @@ type Proxier struct {
 	// applied is the ruleset in the table, nil when the table must be
 	// written whole (at start and after a failed write). Only Run uses it.
 	applied *ruleset
+	// routed holds the addresses the table sends new connections to as
+	// ready endpoints, for Routes.
+	routed atomic.Pointer[map[netip.Addr]bool]
 }
 
 // New returns a Proxier for cfg; it registers Service and EndpointSlice
@@ -192,10 +196,11 @@ func (p *Proxier) stop() error {
 // sync writes what the listers hold into the table.
 func (p *Proxier) sync() error {
 	start := time.Now()
-	rs, err := p.desired()
+	sps, err := p.desired()
 	if err != nil {
 		return err
 	}
+	rs := buildRuleset(sps)
 	if p.applied == nil {
 		if err := p.table.writeAll(rs); err != nil {
 			return err
@@ -218,11 +223,34 @@ func (p *Proxier) sync() error {
 		}
 	}
 	p.applied = rs
+	p.routed.Store(readyAddrs(sps))
 	return nil
 }
 
-// desired computes the ruleset from the listers.
-func (p *Proxier) desired() (*ruleset, error) {
+// Routes reports whether the rules written last send new connections to addr
+// as a ready endpoint (not as a terminating one kept because no ready one is
+// left). The kubelet holds a deleted pod's SIGTERM until it is false.
+func (p *Proxier) Routes(addr netip.Addr) bool {
+	m := p.routed.Load()
+	return m != nil && (*m)[addr.Unmap()]
+}
+
+func readyAddrs(sps []*servicePort) *map[netip.Addr]bool {
+	m := map[netip.Addr]bool{}
+	for _, sp := range sps {
+		for _, eps := range [][]endpoint{sp.cluster, sp.external} {
+			for _, e := range eps {
+				if !e.terminating {
+					m[e.addr.Addr()] = true
+				}
+			}
+		}
+	}
+	return &m
+}
+
+// desired computes the service ports to program from the listers.
+func (p *Proxier) desired() ([]*servicePort, error) {
 	svcs, err := p.services.List(labels.Everything())
 	if err != nil {
 		return nil, fmt.Errorf("listing services: %w", err)
@@ -237,7 +265,7 @@ func (p *Proxier) desired() (*ruleset, error) {
 			bySvc[s.Namespace+"/"+name] = append(bySvc[s.Namespace+"/"+name], s)
 		}
 	}
-	return buildRuleset(servicePortsOf(svcs, bySvc, p.node)), nil
+	return servicePortsOf(svcs, bySvc, p.node), nil
 }
 
 func servicePortsOf(svcs []*corev1.Service, slices map[string][]*discoveryv1.EndpointSlice, node string) []*servicePort {

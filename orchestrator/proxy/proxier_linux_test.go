@@ -80,7 +80,7 @@ func loadBalancer(svc *corev1.Service, ips ...string) *corev1.Service {
 // runProxier runs a Proxier of node-a, with nodeIP and serviceCIDR, over
 // client in ns until the test ends or stop is called; it returns once the
 // table is written.
-func runProxier(t *testing.T, ns *testNS, client *fake.Clientset) (table string, stop func() error) {
+func runProxier(t *testing.T, ns *testNS, client *fake.Clientset) (p *Proxier, table string, stop func() error) {
 	t.Helper()
 	f := informers.NewSharedInformerFactory(client, 0)
 	table = uniqueTable()
@@ -110,7 +110,7 @@ func runProxier(t *testing.T, ns *testNS, client *fake.Clientset) (table string,
 	f.Start(ctx.Done())
 	go func() { done <- p.Run(ctx) }()
 	waitFor(t, 5*time.Second, func() bool { return slices.Contains(ns.tables(t), table) })
-	return table, stop
+	return p, table, stop
 }
 
 func TestProxier(t *testing.T) {
@@ -133,7 +133,7 @@ func TestProxier(t *testing.T) {
 		loadBalancer(service("lb", "10.96.0.50", 81, 30082), "192.0.2.10", nodeIP.String()), slice("lb", 8080, ep2),
 		loadBalancer(service("lb-empty", "10.96.0.51", 81, 30083), "192.0.2.11"),
 	)
-	table, stop := runProxier(t, ns, client)
+	p, table, stop := runProxier(t, ns, client)
 	ctx := context.Background()
 
 	web := netip.MustParseAddrPort("10.96.0.10:80")
@@ -198,6 +198,9 @@ func TestProxier(t *testing.T) {
 		}
 	})
 	t.Run("endpoint removal reaches the rules", func(t *testing.T) {
+		if !p.Routes(ep1) || !p.Routes(ep2) {
+			t.Fatalf("Routes(%s), Routes(%s) = %v, %v before the removal, want true", ep1, ep2, p.Routes(ep1), p.Routes(ep2))
+		}
 		start := time.Now()
 		if _, err := client.DiscoveryV1().EndpointSlices("default").Update(ctx, slice("web", 8080, ep2), metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
@@ -211,6 +214,15 @@ func TestProxier(t *testing.T) {
 			return true
 		})
 		t.Logf("endpoint removal reached the rules within %v", time.Since(start))
+		// Service self still sends to ep1; once it does not either, ep1
+		// is not routed.
+		if !p.Routes(ep1) {
+			t.Errorf("Routes(%s) is false while Service self sends to it", ep1)
+		}
+		if _, err := client.DiscoveryV1().EndpointSlices("default").Update(ctx, slice("self", 8080), metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, func() bool { return !p.Routes(ep1) })
 	})
 	t.Run("removing the last endpoint rejects", func(t *testing.T) {
 		if err := client.DiscoveryV1().EndpointSlices("default").Delete(ctx, "web-abc", metav1.DeleteOptions{}); err != nil {

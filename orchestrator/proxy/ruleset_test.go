@@ -154,3 +154,33 @@ func TestDiffAffinity(t *testing.T) {
 		t.Errorf("the Service gone: forget %v, delete %v; want its two maps deleted, nothing to forget", c.staleAffinity, c.delSets)
 	}
 }
+
+// TestReadyAddrs: an endpoint kept only because no ready one is left is
+// routed, but not as ready: a stopping pod does not wait for it.
+func TestReadyAddrs(t *testing.T) {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"},
+			Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}},
+	}
+	name, port, yes := "http", int32(8080), true
+	endpoint := func(ip string, ready bool) discoveryv1.Endpoint {
+		return discoveryv1.Endpoint{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &yes, Terminating: new(!ready)}}
+	}
+	slice := func(eps ...discoveryv1.Endpoint) []*discoveryv1.EndpointSlice {
+		return []*discoveryv1.EndpointSlice{{AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: &name, Port: &port}}, Endpoints: eps}}
+	}
+	a, b := netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.12")
+
+	sps := servicePorts(svc, slice(endpoint(a.String(), true), endpoint(b.String(), false)), "node-a")
+	if got := *readyAddrs(sps); !got[a] || got[b] {
+		t.Errorf("one ready, one terminating: ready addresses %v, want only %s", got, a)
+	}
+	sps = servicePorts(svc, slice(endpoint(a.String(), false), endpoint(b.String(), false)), "node-a")
+	if len(sps[0].cluster) != 2 {
+		t.Fatalf("all terminating: cluster endpoints %v, want both kept as a fallback", sps[0].cluster)
+	}
+	if got := *readyAddrs(sps); len(got) != 0 {
+		t.Errorf("all terminating: ready addresses %v, want none", got)
+	}
+}

@@ -1,8 +1,11 @@
 // Command hello is berth's test web server: it prints $MESSAGE (default
 // "hello from berth") and serves it on :$PORT (default 8080) at /. /healthz
 // answers ok until the server is made unhealthy, by a request to /fail or
-// after $UNHEALTHY_AFTER (a Go duration), for liveness-probe tests. It prints
-// "terminating" and exits 0 on SIGTERM, as a well-behaved container does.
+// after $UNHEALTHY_AFTER (a Go duration), for liveness-probe tests. A
+// request's ?delay= (a Go duration) holds its answer that long, to have
+// requests in flight. On SIGTERM it prints "terminating", stops accepting
+// connections, finishes the requests it has and exits 0, as a well-behaved
+// container does.
 package main
 
 import (
@@ -24,7 +27,12 @@ func main() {
 		time.AfterFunc(d, func() { unhealthy.Store(true) })
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, msg) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if d, err := time.ParseDuration(r.URL.Query().Get("delay")); err == nil {
+			time.Sleep(d)
+		}
+		fmt.Fprintln(w, msg)
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if unhealthy.Load() {
 			http.Error(w, "unhealthy", http.StatusInternalServerError)
@@ -39,16 +47,19 @@ func main() {
 	srv := &http.Server{Addr: ":" + port, Handler: mux}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		<-ctx.Done()
 		fmt.Println("terminating")
 		srv.Shutdown(context.Background())
 	}()
 	fmt.Println(msg)
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	<-done // ListenAndServe returns at once; Shutdown waits for the requests
 }
 
 func env(name, def string) string {
