@@ -172,7 +172,7 @@ func (i *Install) fail(ctx context.Context, rel *release.Release, cause error) (
 	cfg := i.cfg
 	finish, cancel := detached(ctx)
 	defer cancel()
-	rel.SetStatus(release.StatusFailed, fmt.Sprintf("Release %q failed: %s", rel.Name, cause))
+	rel.SetStatus(release.StatusFailed, fmt.Sprintf("Release %q failed: %s", rel.Name, summary(cause)))
 	if i.Atomic {
 		objs, err := cfg.Kube.Build(rel.Manifest, rel.Namespace)
 		if err == nil {

@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	helmchart "helm.sh/helm/v3/pkg/chart"
@@ -59,6 +60,13 @@ func (c *Config) lockRelease(ctx context.Context, namespace, name string) (*stor
 	}
 	c.Log.Info("marked an abandoned revision failed", "release", name, "revision", last.Revision)
 	return lock, nil
+}
+
+// summary is the first line of err, for a revision's one-line description:
+// a failed wait's error goes on with the failing pods' events and logs.
+func summary(err error) string {
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return first
 }
 
 func (c *Config) unlock(ctx context.Context, lock *storage.Lock) {

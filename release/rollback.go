@@ -87,7 +87,7 @@ func (r *Rollback) Run(ctx context.Context, name string) (*release.Release, erro
 	finish, cancel := detached(ctx)
 	defer cancel()
 	if err != nil {
-		rel.SetStatus(release.StatusFailed, fmt.Sprintf("Rollback %q failed: %s", name, err))
+		rel.SetStatus(release.StatusFailed, fmt.Sprintf("Rollback %q failed: %s", name, summary(err)))
 		if uerr := cfg.Store.Update(finish, rel); uerr != nil {
 			err = fmt.Errorf("%w; recording the failure also failed: %v", err, uerr)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"berth.dev/berth/release/kube"
 )
@@ -19,6 +20,8 @@ type Uninstall struct {
 	KeepHistory bool
 	DryRun      bool
 	NoHooks     bool
+	// Wait returns only once the objects and their dependents (the Pods of a
+	// Deployment, say) are gone, or fails at Timeout.
 	Wait        bool
 	Timeout     time.Duration
 	Description string
@@ -70,7 +73,7 @@ func (u *Uninstall) Run(ctx context.Context, name string) (*UninstallResult, err
 	if err := u.remove(ctx, rel, result); err != nil {
 		finish, cancel := detached(ctx)
 		defer cancel()
-		rel.SetStatus(release.StatusFailed, fmt.Sprintf("Uninstallation failed: %s", err))
+		rel.SetStatus(release.StatusFailed, fmt.Sprintf("Uninstallation failed: %s", summary(err)))
 		cfg.Store.Update(finish, rel)
 		return result, err
 	}
@@ -101,7 +104,14 @@ func (u *Uninstall) remove(ctx context.Context, rel *release.Release, result *Un
 	if err != nil {
 		return fmt.Errorf("unable to build kubernetes objects for delete: %w", err)
 	}
-	kept, err := cfg.Kube.Delete(ctx, objs)
+	var opts []kube.DeleteOption
+	if u.Wait {
+		// Each object then goes only after its dependents (a Deployment's
+		// ReplicaSets and their Pods): waiting for the objects waits for
+		// everything the release ran.
+		opts = append(opts, kube.Cascade(metav1.DeletePropagationForeground))
+	}
+	kept, err := cfg.Kube.Delete(ctx, objs, opts...)
 	for _, k := range kept {
 		result.Kept = append(result.Kept, fmt.Sprintf("[%s] %s", k.GetKind(), k.GetName()))
 	}

@@ -175,7 +175,7 @@ func (u *Upgrade) fail(ctx context.Context, rel, current *release.Release, cause
 	cfg := u.cfg
 	finish, cancel := detached(ctx)
 	defer cancel()
-	rel.SetStatus(release.StatusFailed, fmt.Sprintf("Upgrade %q failed: %s", rel.Name, cause))
+	rel.SetStatus(release.StatusFailed, fmt.Sprintf("Upgrade %q failed: %s", rel.Name, summary(cause)))
 	if err := cfg.Store.Update(finish, rel); err != nil {
 		return rel, fmt.Errorf("%w; recording the failure also failed: %v", cause, err)
 	}

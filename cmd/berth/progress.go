@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -13,11 +14,13 @@ import (
 )
 
 // progress shows what a waiting command waits for: on a terminal as a block of
-// lines redrawn in place, elsewhere (CI logs) as a line per change.
+// lines redrawn in place, each cut to the terminal's width so that the block
+// takes as many rows as it has lines; elsewhere (CI logs) as a line per change.
 type progress struct {
 	mu       sync.Mutex
 	out      io.Writer
 	terminal bool
+	fd       int
 	drawn    int
 	last     map[string]string
 }
@@ -25,7 +28,8 @@ type progress struct {
 func newProgress(out io.Writer) *progress {
 	p := &progress{out: out, last: map[string]string{}}
 	if f, ok := out.(*os.File); ok {
-		p.terminal = term.IsTerminal(int(f.Fd()))
+		p.fd = int(f.Fd())
+		p.terminal = term.IsTerminal(p.fd)
 	}
 	return p
 }
@@ -43,11 +47,16 @@ func (p *progress) show(statuses []kube.ObjectStatus) {
 				ready++
 			}
 		}
-		fmt.Fprintf(p.out, "waiting: %d of %d objects ready\n", ready, len(statuses))
+		// Read each time: the terminal may have been resized.
+		width, _, err := term.GetSize(p.fd)
+		if err != nil {
+			width = 0
+		}
+		fmt.Fprintln(p.out, fit(fmt.Sprintf("waiting: %d of %d objects ready", ready, len(statuses)), width))
 		p.drawn = 1
 		for _, s := range statuses {
 			if s.Status != kube.Current {
-				fmt.Fprintf(p.out, "  %-10s %s\n", s.Status, s.Message)
+				fmt.Fprintln(p.out, fit(fmt.Sprintf("  %-10s %s", s.Status, s.Message), width))
 				p.drawn++
 			}
 		}
@@ -61,4 +70,15 @@ func (p *progress) show(statuses []kube.ObjectStatus) {
 			fmt.Fprintln(p.out, line)
 		}
 	}
+}
+
+// fit cuts a line to less than width columns (a line filling the last column
+// wraps on some terminals), ending it with "…" when cut; width 0 is unknown,
+// and leaves the line whole.
+func fit(line string, width int) string {
+	if width <= 1 || utf8.RuneCountInString(line) < width {
+		return line
+	}
+	r := []rune(line)
+	return string(r[:width-2]) + "…"
 }

@@ -9,12 +9,31 @@ import (
 	"berth.dev/berth/release"
 )
 
+// diffChangedExitCode is what diff exits with, given --detailed-exitcode, when
+// there are changes: helm-diff's contract, which lets a pipeline tell "changes"
+// from "failed" (1) and "no changes" (0).
+const diffChangedExitCode exitCode = 2
+
 func newDiffCommand(cluster *clusterFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff",
-		Short: "show what an upgrade or a rollback would change in the live objects",
+		Short: "show what an upgrade or a rollback would change in the live objects, or how they drifted",
 		Args:  cobra.NoArgs,
 	}
+	var detailedExitCode bool
+	cmd.PersistentFlags().BoolVar(&detailedExitCode, "detailed-exitcode", false, "exit with 2 when there are changes, 0 when there are none, 1 on errors")
+	// printDiff writes a diff and, with --detailed-exitcode, returns the exit
+	// code that says there was one.
+	printDiff := func(cmd *cobra.Command, diff string) error {
+		if _, err := fmt.Fprint(cmd.OutOrStdout(), diff); err != nil {
+			return err
+		}
+		if detailedExitCode && diff != "" {
+			return diffChangedExitCode
+		}
+		return nil
+	}
+
 	var d deployFlags
 	var reuse, reset, resetThenReuse bool
 	upgrade := &cobra.Command{
@@ -37,8 +56,7 @@ func newDiffCommand(cluster *clusterFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(cmd.OutOrStdout(), out)
-			return err
+			return printDiff(cmd, out)
 		},
 	}
 	d.values.AddFlags(upgrade.Flags())
@@ -64,10 +82,30 @@ func newDiffCommand(cluster *clusterFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(cmd.OutOrStdout(), out)
-			return err
+			return printDiff(cmd, out)
 		},
 	}
-	cmd.AddCommand(upgrade, rollback)
+
+	live := &cobra.Command{
+		Use:   "release RELEASE",
+		Short: "show how the live objects of RELEASE drifted from its current revision",
+		Long: `Show how the live objects of RELEASE differ from the manifest of its current
+(last deployed) revision: what an upgrade with the same chart and values would
+put back, objects deleted from the cluster included. Nothing is shown when
+nothing drifted.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := actionConfig(cluster, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			out, err := cfg.DiffLive(cmd.Context(), cluster.ns(), args[0])
+			if err != nil {
+				return err
+			}
+			return printDiff(cmd, out)
+		},
+	}
+	cmd.AddCommand(upgrade, rollback, live)
 	return cmd
 }

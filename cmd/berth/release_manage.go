@@ -96,7 +96,7 @@ func newUninstallCommand(cluster *clusterFlags) *cobra.Command {
 	f.BoolVar(&u.keepHistory, "keep-history", false, "remove all associated resources and mark the release as deleted, but retain the release history")
 	f.BoolVar(&u.dryRun, "dry-run", false, "simulate an uninstall")
 	f.BoolVar(&u.noHooks, "no-hooks", false, "prevent hooks from running during uninstallation")
-	f.BoolVar(&u.wait, "wait", false, "wait until all the resources are deleted before returning")
+	f.BoolVar(&u.wait, "wait", false, "wait until all the resources, and the pods and other objects they own, are deleted before returning")
 	f.DurationVar(&u.timeout, "timeout", 5*time.Minute, "time to wait for any individual Kubernetes operation (like Jobs for hooks)")
 	f.StringVar(&u.description, "description", "", "add a custom description")
 	return cmd
@@ -198,7 +198,11 @@ func newStatusCommand(cluster *clusterFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status RELEASE_NAME",
 		Short: "display the status of the named release",
-		Args:  cobra.ExactArgs(1),
+		Long: `Display the status of the named release: its revision, tests and notes, as
+helm status does, and the live status of each of its objects (Current,
+InProgress, Failed or NotFound) with why. With -o json or yaml, the objects are
+listed under "resources".`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := actionConfig(cluster, cmd.ErrOrStderr())
 			if err != nil {
@@ -208,7 +212,11 @@ func newStatusCommand(cluster *clusterFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return out.format.Write(cmd.OutOrStdout(), statusWriter{rel: rel, showDescription: showDescription})
+			resources, err := cfg.Health(cmd.Context(), rel)
+			if err != nil {
+				return err
+			}
+			return out.format.Write(cmd.OutOrStdout(), statusWriter{rel: rel, showDescription: showDescription, showResources: true, resources: resources})
 		},
 	}
 	out.addFlags(cmd.Flags())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -11,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	helmtime "helm.sh/helm/v3/pkg/time"
 
+	"berth.dev/berth/release/kube"
 	"berth.dev/berth/release/storage"
 )
 
@@ -35,14 +37,52 @@ func (v *formatValue) Set(s string) error {
 	return nil
 }
 
-// statusWriter prints a release as `helm status` does.
+// statusWriter prints a release as `helm status` does and, with showResources,
+// the live status of its objects.
 type statusWriter struct {
 	rel             *release.Release
 	showDescription bool
+	showResources   bool
+	resources       []kube.ObjectStatus
 }
 
-func (s statusWriter) WriteJSON(out io.Writer) error { return output.EncodeJSON(out, s.rel) }
-func (s statusWriter) WriteYAML(out io.Writer) error { return output.EncodeYAML(out, s.rel) }
+// statusElement is a release as Helm prints it, with the live status of its
+// objects beside its own fields.
+type statusElement struct {
+	*release.Release
+	Resources []resourceElement `json:"resources"`
+}
+
+// resourceElement is the live status of one object of a release.
+type resourceElement struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	Message    string `json:"message"`
+}
+
+func (s statusWriter) elements() []resourceElement {
+	out := make([]resourceElement, 0, len(s.resources))
+	for _, r := range s.resources {
+		o := r.Object
+		// The columns name the object; the message need not repeat it.
+		msg := strings.TrimPrefix(r.Message, o.GetKind()+" "+o.GetName()+": ")
+		out = append(out, resourceElement{o.GetAPIVersion(), o.GetKind(), o.GetNamespace(), o.GetName(), string(r.Status), msg})
+	}
+	return out
+}
+
+func (s statusWriter) value() any {
+	if !s.showResources {
+		return s.rel
+	}
+	return statusElement{Release: s.rel, Resources: s.elements()}
+}
+
+func (s statusWriter) WriteJSON(out io.Writer) error { return output.EncodeJSON(out, s.value()) }
+func (s statusWriter) WriteYAML(out io.Writer) error { return output.EncodeYAML(out, s.value()) }
 
 func (s statusWriter) WriteTable(out io.Writer) error {
 	r := s.rel
@@ -55,6 +95,11 @@ func (s statusWriter) WriteTable(out io.Writer) error {
 	fmt.Fprintf(out, "REVISION: %d\n", r.Version)
 	if s.showDescription {
 		fmt.Fprintf(out, "DESCRIPTION: %s\n", r.Info.Description)
+	}
+	if s.showResources {
+		if err := s.writeResources(out); err != nil {
+			return err
+		}
 	}
 	tests := 0
 	for _, h := range r.Hooks {
@@ -74,6 +119,22 @@ func (s statusWriter) WriteTable(out io.Writer) error {
 		fmt.Fprintf(out, "NOTES:\n%s\n", r.Info.Notes)
 	}
 	return nil
+}
+
+// writeResources prints the live status of the release's objects where Helm's
+// status --show-resources prints them: before the tests and notes, which may
+// run long.
+func (s statusWriter) writeResources(out io.Writer) error {
+	if len(s.resources) == 0 {
+		_, err := fmt.Fprintln(out, "RESOURCES: None")
+		return err
+	}
+	rows := [][]string{{"KIND", "NAMESPACE", "NAME", "STATUS", "MESSAGE"}}
+	for _, e := range s.elements() {
+		rows = append(rows, []string{e.Kind, e.Namespace, e.Name, e.Status, e.Message})
+	}
+	fmt.Fprintln(out, "RESOURCES:")
+	return writeTable(out, rows)
 }
 
 // listWriter prints releases as `helm list` does.

@@ -76,12 +76,12 @@ func TestReleaseZeroDowntime(t *testing.T) {
 	// step runs a release command under the load, then checks that no request
 	// failed during it and that, once the replaced pods had a moment to
 	// leave, every answer is want.
-	step := func(what, want string, args ...string) {
+	step := func(what, want string, args ...string) string {
 		t.Helper()
 		_, stderr, err := c.berthResult(args...)
 		during := l.next()
 		t.Logf("%s: %v", what, during)
-		if what == "atomic upgrade" {
+		if strings.HasPrefix(what, "atomic upgrade") {
 			if err == nil || !strings.Contains(stderr, "has been rolled back due to atomic being set") {
 				t.Fatalf("%s: want it failed and rolled back: %v\n%s", what, err, stderr)
 			}
@@ -103,13 +103,30 @@ func TestReleaseZeroDowntime(t *testing.T) {
 		if after.total(after.failed) > 0 || after.bodies[want] == 0 || len(after.bodies) != 1 {
 			t.Errorf("%s: afterwards want only %q: %v", what, want, after)
 		}
+		return stderr
 	}
 	step("upgrade", "v2", "upgrade", "web", chart, "-n", ns, "--wait", "--timeout", "2m", "--reuse-values", "--set-string", "message=v2")
 	step("rollback", "v1", "rollback", "web", "1", "-n", ns, "--wait", "--timeout", "2m")
-	// An image that is not there (pullPolicy Never) never gets ready: the
-	// upgrade times out and --atomic rolls it back to revision 3.
-	step("atomic upgrade", "v1", "upgrade", "web", chart, "-n", ns, "--atomic", "--timeout", "20s", "--reuse-values", "--set-string", "message=v3,image.tag=missing")
-	if got := c.history(t, ns, "web"); strings.Join(got, " ") != "1:superseded 2:superseded 3:superseded 4:failed 5:deployed" {
-		t.Errorf("history: %v", got)
+	// Broken upgrades never get ready: each times out and --atomic rolls it
+	// back to the last deployed revision, saying what the failing pod showed.
+	for _, tc := range []struct {
+		what string
+		set  string
+		says []string
+	}{
+		{"atomic upgrade to a missing image", "message=v3,image.tag=missing", []string{"ErrImageNeverPull"}},
+		{"atomic upgrade to a failing readiness probe", "message=v4,extraEnv[0].name=UNHEALTHY_AFTER,extraEnv[0].value=0s", []string{"Readiness probe failed"}},
+		{"atomic upgrade to a crash loop", "message=v5,image.repository=berth.dev/test/crash", []string{"CrashLoopBackOff", "logs (container hello", "crashing with exit code 1"}},
+	} {
+		stderr := step(tc.what, "v1", "upgrade", "web", chart, "-n", ns, "--atomic", "--timeout", "15s", "--reuse-values", "--set-string", tc.set)
+		for _, want := range tc.says {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%s: the error does not say %q:\n%s", tc.what, want, stderr)
+			}
+		}
+	}
+	want := "1:superseded 2:superseded 3:superseded 4:failed 5:superseded 6:failed 7:superseded 8:failed 9:deployed"
+	if got := c.history(t, ns, "web"); strings.Join(got, " ") != want {
+		t.Errorf("history: %v, want %s", got, want)
 	}
 }

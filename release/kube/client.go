@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 )
@@ -28,7 +29,15 @@ const pollInterval = 2 * time.Second
 // Client applies objects through the API server of a rest.Config. It is safe
 // for concurrent use.
 type Client struct {
-	dynamic      dynamic.Interface
+	dynamic dynamic.Interface
+	// watcher watches what Wait waits for, and typed reads what statuses
+	// tell beyond the objects themselves (pods, ReplicaSets, Endpoints, events,
+	// container logs). Both drop the server's warnings: a deprecated version
+	// of an object was warned of when it was applied, and those of what
+	// statuses read (v1 Endpoints) say nothing about a chart; printed at each
+	// read they would also break the progress a terminal redraws.
+	watcher      dynamic.Interface
+	typed        kubernetes.Interface
 	mapper       mapper
 	fieldManager string
 	log          *slog.Logger
@@ -105,6 +114,16 @@ func New(config *rest.Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating kube client: %w", err)
 	}
+	quiet := rest.CopyConfig(config)
+	quiet.WarningHandler = rest.NoWarnings{}
+	watcher, err := dynamic.NewForConfig(quiet)
+	if err != nil {
+		return nil, fmt.Errorf("creating kube client: %w", err)
+	}
+	typed, err := kubernetes.NewForConfig(quiet)
+	if err != nil {
+		return nil, fmt.Errorf("creating kube client: %w", err)
+	}
 	disc, err := discovery.NewDiscoveryClientForConfig(config)
 	if err != nil {
 		return nil, fmt.Errorf("creating discovery client: %w", err)
@@ -112,6 +131,8 @@ func New(config *rest.Config, opts ...Option) (*Client, error) {
 	cached := memory.NewMemCacheClientWithContext(discovery.ToDiscoveryInterfaceWithContext(disc))
 	return &Client{
 		dynamic:      dyn,
+		watcher:      watcher,
+		typed:        typed,
 		mapper:       restmapper.NewDeferredDiscoveryRESTMapperWithContext(cached),
 		fieldManager: o.fieldManager,
 		log:          o.log,

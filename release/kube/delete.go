@@ -15,20 +15,51 @@ import (
 
 var backgroundDeletion = metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}
 
+// DeleteOption changes how Delete deletes.
+type DeleteOption func(*deleteOptions) error
+
+type deleteOptions struct {
+	propagation metav1.DeletionPropagation
+}
+
+// Cascade sets how the dependents of each object go (default Background: the
+// garbage collector removes them after the object). With Foreground the object
+// stays, marked for deletion, until the garbage collector has removed its
+// dependents (a Deployment's ReplicaSets and their Pods), so that waiting for
+// the object waits for them too. Orphan leaves them in place.
+func Cascade(policy metav1.DeletionPropagation) DeleteOption {
+	return func(o *deleteOptions) error {
+		switch policy {
+		case metav1.DeletePropagationBackground, metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan:
+			o.propagation = policy
+			return nil
+		}
+		return fmt.Errorf("unknown deletion propagation %q: want %s, %s or %s", policy,
+			metav1.DeletePropagationBackground, metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan)
+	}
+}
+
 // Delete deletes objects in reverse order, letting the garbage collector remove
-// their dependents in the background. Objects annotated
-// helm.sh/resource-policy: keep, in their manifest or in the cluster, are left
-// alone and returned as kept (in the given order); objects already gone are
-// not an error. It deletes all it can and reports every failure.
-func (c *Client) Delete(ctx context.Context, objs []Object) (kept []Object, err error) {
+// their dependents as Cascade says (by default in the background). Objects
+// annotated helm.sh/resource-policy: keep, in their manifest or in the cluster,
+// are left alone and returned as kept (in the given order); objects already
+// gone are not an error. It deletes all it can and reports every failure; a bad
+// option deletes nothing.
+func (c *Client) Delete(ctx context.Context, objs []Object, opts ...DeleteOption) (kept []Object, err error) {
+	o := deleteOptions{propagation: metav1.DeletePropagationBackground}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("deleting objects: %w", err)
+		}
+	}
 	var errs []error
-	for _, o := range slices.Backward(objs) {
-		keep, err := c.delete(ctx, o)
+	for _, obj := range slices.Backward(objs) {
+		keep, err := c.delete(ctx, obj, o.propagation)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("deleting %s: %w", o, err))
+			errs = append(errs, fmt.Errorf("deleting %s: %w", obj, err))
 		}
 		if keep {
-			kept = append(kept, o)
+			kept = append(kept, obj)
 		}
 	}
 	slices.Reverse(kept)
@@ -36,7 +67,7 @@ func (c *Client) Delete(ctx context.Context, objs []Object) (kept []Object, err 
 }
 
 // delete deletes one object unless it is to be kept.
-func (c *Client) delete(ctx context.Context, o Object) (keep bool, err error) {
+func (c *Client) delete(ctx context.Context, o Object, propagation metav1.DeletionPropagation) (keep bool, err error) {
 	if keptByPolicy(o.Unstructured) {
 		c.log.InfoContext(ctx, "keeping object", "object", o.String(), "reason", ResourcePolicyAnnotation+"="+KeepPolicy)
 		return true, nil
@@ -52,8 +83,10 @@ func (c *Client) delete(ctx context.Context, o Object) (keep bool, err error) {
 		c.log.InfoContext(ctx, "keeping object", "object", o.String(), "reason", ResourcePolicyAnnotation+"="+KeepPolicy)
 		return true, nil
 	}
-	opts := backgroundDeletion
-	opts.Preconditions = &metav1.Preconditions{UID: ptr.To(live.GetUID())}
+	opts := metav1.DeleteOptions{
+		PropagationPolicy: &propagation,
+		Preconditions:     &metav1.Preconditions{UID: ptr.To(live.GetUID())},
+	}
 	err = c.resource(o).Delete(ctx, o.GetName(), opts)
 	if apierrors.IsNotFound(err) {
 		return false, nil

@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +45,31 @@ func testDelete(t *testing.T, e *env) {
 	}
 	if err := e.kc.WaitForDelete(ctx, objs[:1], 10*time.Second); err != nil {
 		t.Errorf("WaitForDelete: %v", err)
+	}
+}
+
+// testDeleteCascade: a bad policy deletes nothing; Foreground leaves the object
+// in place, marked for deletion, for the garbage collector (which this API
+// server does not run) to remove after its dependents.
+func testDeleteCascade(t *testing.T, e *env) {
+	ctx := context.Background()
+	ns := e.namespace(t)
+	objs := e.apply(t, configMapYAML("parent", nil), ns, Owner{ReleaseName: "shop", ReleaseNamespace: ns})
+
+	if _, err := e.kc.Delete(ctx, objs, Cascade("Sideways")); err == nil || !strings.Contains(err.Error(), `"Sideways"`) {
+		t.Errorf("Delete with an unknown propagation: %v, want an error naming it", err)
+	}
+	if cm := e.configMap(t, ns, "parent"); cm.DeletionTimestamp != nil {
+		t.Fatal("a refused option deleted the object")
+	}
+
+	if _, err := e.kc.Delete(ctx, objs, Cascade(metav1.DeletePropagationForeground)); err != nil {
+		t.Fatal(err)
+	}
+	cm := e.configMap(t, ns, "parent")
+	if cm.DeletionTimestamp == nil || !slices.Contains(cm.Finalizers, metav1.FinalizerDeleteDependents) {
+		t.Errorf("after a foreground delete: deletionTimestamp %v, finalizers %v; want set and %s",
+			cm.DeletionTimestamp, cm.Finalizers, metav1.FinalizerDeleteDependents)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 // per object, in the order of new and then of old:
 //
 //   - a changed object: the live object against the server's dry-run apply of
-//     the new one, both without managedFields and the metadata the server sets
-//     (resourceVersion, uid, generation, creationTimestamp);
+//     the new one, both without status, managedFields and the metadata the
+//     server sets (resourceVersion, uid, generation, creationTimestamp);
 //   - a new object: its manifest as it would be applied, against nothing;
 //   - a dropped object: the live object against nothing (unless it is kept by
 //     helm.sh/resource-policy: keep).
@@ -100,10 +100,12 @@ func diffName(o Object) string {
 }
 
 // diffYAML renders an object for diffing: YAML with sorted keys, without what
-// the server manages in metadata.
+// the server manages in metadata and without status, which an apply never
+// changes and controllers rewrite at any moment.
 func diffYAML(u *unstructured.Unstructured) (string, error) {
 	u = u.DeepCopy()
 	stripServerMetadata(u)
+	unstructured.RemoveNestedField(u.Object, "status")
 	b, err := yaml.Marshal(u.Object)
 	if err != nil {
 		return "", fmt.Errorf("encoding as YAML: %w", err)

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -42,9 +43,23 @@ const (
 type ObjectStatus struct {
 	Object Object
 	Status Status
-	// Message says why, naming the object: "Deployment web: 1 of 3 replicas
-	// available", "Pod x: waiting for image pull (ErrImagePull)".
+	// Message says why on one line, naming the object and, for a workload not
+	// ready, the pod that tells most: "Deployment web: 1 of 3 replicas
+	// available; pod web-5d8f-x2x9q: waiting for image pull (ErrImagePull)",
+	// "Pod x: not ready: container app: readiness probe not passing yet".
 	Message string
+	// pod is the pod Message names (the object itself if a Pod), for Wait to
+	// diagnose should the object never get ready.
+	pod *podFinding
+}
+
+// podFinding is a pod that tells why an object is not ready.
+type podFinding struct {
+	pod   *corev1.Pod
+	state podState
+	// lead is the object's message up to the pod's own: the pod's message can
+	// be replaced with a better one once its events are read.
+	lead string
 }
 
 func (s ObjectStatus) String() string { return s.Message }
@@ -84,18 +99,46 @@ func (c *Client) status(ctx context.Context, o Object, rules statusRules) Object
 		return ObjectStatus{Object: o, Status: NotFound, Message: o.short() + ": not found"}
 	}
 	if err != nil {
-		return ObjectStatus{Object: o, Status: Unknown, Message: fmt.Sprintf("%s: reading: %v", o.short(), err)}
+		return ObjectStatus{Object: o, Status: Unknown, Message: oneLine(fmt.Sprintf("%s: reading: %v", o.short(), err))}
 	}
-	st, msg, err := judge(ctx, o.gvk().GroupKind(), live, rules, endpointsReader{c})
+	v, err := judge(ctx, o.gvk().GroupKind(), live, rules, clusterReader{c})
 	if err != nil {
-		return ObjectStatus{Object: o, Status: Unknown, Message: fmt.Sprintf("%s: %v", o.short(), err)}
+		return ObjectStatus{Object: o, Status: Unknown, Message: oneLine(fmt.Sprintf("%s: %v", o.short(), err))}
 	}
-	return ObjectStatus{Object: o, Status: st, Message: o.short() + ": " + msg}
+	s := ObjectStatus{Object: o, Status: v.status, Message: oneLine(o.short() + ": " + v.message)}
+	if v.pod != nil {
+		found := *v.pod
+		found.lead = o.short() + ": " + found.lead
+		s.pod = &found
+	}
+	return s
 }
 
-// endpoints counts the ready endpoints of a Service.
-type endpoints interface {
+// oneLine puts a message on one line: waiting and termination messages are
+// free text, and progress redraws a line per object.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n\t") {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// cluster reads what a status needs beyond the object itself. Pods and
+// ReplicaSets only add detail to a message, so failing to list them leaves
+// them out rather than failing the status.
+type cluster interface {
+	// readyEndpoints counts the ready endpoints of a Service.
 	readyEndpoints(ctx context.Context, namespace, service string) (int, error)
+	pods(ctx context.Context, namespace string, selector labels.Selector) []corev1.Pod
+	replicaSets(ctx context.Context, namespace string, selector labels.Selector) []appsv1.ReplicaSet
+}
+
+// verdict is the status of a live object, and why.
+type verdict struct {
+	status  Status
+	message string
+	// pod is the pod the message names, if it names one.
+	pod *podFinding
 }
 
 var (
@@ -113,55 +156,102 @@ var (
 )
 
 // judge computes the status of a live object and a message saying why.
-func judge(ctx context.Context, gk schema.GroupKind, live *unstructured.Unstructured, rules statusRules, eps endpoints) (Status, string, error) {
+func judge(ctx context.Context, gk schema.GroupKind, live *unstructured.Unstructured, rules statusRules, cl cluster) (verdict, error) {
 	if live.GetDeletionTimestamp() != nil {
-		return InProgress, "being deleted", nil
+		return verdict{status: InProgress, message: "being deleted"}, nil
 	}
 	switch gk {
 	case deploymentKind:
-		return judgeAs(live, deploymentStatus)
+		return judgeWorkload(ctx, live, deploymentStatus, deploymentPods, cl)
 	case statefulSetKind:
-		return judgeAs(live, statefulSetStatus)
+		return judgeWorkload(ctx, live, statefulSetStatus, statefulSetPods, cl)
 	case daemonSetKind:
-		return judgeAs(live, daemonSetStatus)
+		return judgeWorkload(ctx, live, daemonSetStatus, daemonSetPods, cl)
 	case replicaSetKind:
-		return judgeAs(live, replicaSetStatus)
+		return judgeWorkload(ctx, live, replicaSetStatus, replicaSetPods, cl)
 	case rcKind:
-		return judgeAs(live, replicationControllerStatus)
+		return judgeWorkload(ctx, live, replicationControllerStatus, replicationControllerPods, cl)
 	case podKind:
-		return judgeAs(live, podStatus)
+		var p corev1.Pod
+		if err := decode(live, &p); err != nil {
+			return verdict{}, err
+		}
+		ps := podCheck(&p)
+		v := verdict{status: ps.status, message: ps.message}
+		if ps.problem != podFine {
+			v.pod = &podFinding{pod: &p, state: ps}
+		}
+		return v, nil
 	case pvcKind:
-		return judgeAs(live, pvcStatus)
+		return asVerdict(judgeAs(live, pvcStatus))
 	case namespaceKind:
-		return judgeAs(live, namespaceStatus)
+		return asVerdict(judgeAs(live, namespaceStatus))
 	case crdKind:
-		return judgeAs(live, crdStatus)
+		return asVerdict(judgeAs(live, crdStatus))
 	case jobKind:
 		if !rules.jobs {
-			return Current, "exists", nil
+			return verdict{status: Current, message: "exists"}, nil
 		}
-		return judgeAs(live, jobStatus)
+		return judgeWorkload(ctx, live, jobStatus, jobPods, cl)
 	case serviceKind:
 		var svc corev1.Service
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &svc); err != nil {
-			return Unknown, "", fmt.Errorf("decoding: %w", err)
+		if err := decode(live, &svc); err != nil {
+			return verdict{}, err
 		}
-		return serviceStatus(ctx, &svc, eps)
+		return asVerdict(serviceStatus(ctx, &svc, cl))
 	}
 	if !rules.generic {
-		return Current, "exists", nil
+		return verdict{status: Current, message: "exists"}, nil
 	}
-	return genericStatus(live)
+	return asVerdict(genericStatus(live))
+}
+
+func decode(live *unstructured.Unstructured, into any) error {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, into); err != nil {
+		return fmt.Errorf("decoding: %w", err)
+	}
+	return nil
 }
 
 // judgeAs decodes a live object into its API type and judges it.
 func judgeAs[T any](live *unstructured.Unstructured, judge func(*T) (Status, string)) (Status, string, error) {
 	var typed T
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &typed); err != nil {
-		return Unknown, "", fmt.Errorf("decoding: %w", err)
+	if err := decode(live, &typed); err != nil {
+		return Unknown, "", err
 	}
 	st, msg := judge(&typed)
 	return st, msg, nil
+}
+
+func asVerdict(st Status, msg string, err error) (verdict, error) {
+	return verdict{status: st, message: msg}, err
+}
+
+// judgeWorkload judges an object that runs pods and, when it is not ready,
+// names the pod in the worst state and what that pod waits for. A pod whose
+// container can never start (an invalid image name) fails the workload, since
+// no rollout finishes without changing it.
+func judgeWorkload[T any](ctx context.Context, live *unstructured.Unstructured, judge func(*T) (Status, string), pods func(context.Context, *T, cluster) []corev1.Pod, cl cluster) (verdict, error) {
+	var typed T
+	if err := decode(live, &typed); err != nil {
+		return verdict{}, err
+	}
+	st, msg := judge(&typed)
+	v := verdict{status: st, message: msg}
+	if st == Current {
+		return v, nil
+	}
+	p, ps, ok := mostTelling(pods(ctx, &typed, cl))
+	if !ok {
+		return v, nil
+	}
+	lead := fmt.Sprintf("%s; pod %s: ", msg, p.Name)
+	v.message = lead + ps.message
+	v.pod = &podFinding{pod: p, state: ps, lead: lead}
+	if st == InProgress && ps.status == Failed && ps.problem == podWaiting {
+		v.status = Failed
+	}
+	return v, nil
 }
 
 func replicasOf(p *int32) int32 {
@@ -309,51 +399,6 @@ func replicasReady(ready, want int32) (Status, string) {
 	return Current, msg
 }
 
-// imagePullReasons are the waiting reasons of a container whose image is not
-// there yet.
-var imagePullReasons = map[string]bool{
-	"ErrImagePull": true, "ImagePullBackOff": true, "ErrImageNeverPull": true,
-	"InvalidImageName": true, "RegistryUnavailable": true,
-}
-
-func podStatus(p *corev1.Pod) (Status, string) {
-	switch p.Status.Phase {
-	case corev1.PodSucceeded:
-		return Current, "completed"
-	case corev1.PodFailed:
-		return Failed, "failed" + reasonSuffix(p.Status.Reason, p.Status.Message)
-	}
-	for _, c := range p.Status.Conditions {
-		switch {
-		case c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue:
-			return Current, "ready"
-		case c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse:
-			return InProgress, "not scheduled" + reasonSuffix(c.Reason, c.Message)
-		}
-	}
-	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
-	for _, cs := range statuses {
-		w := cs.State.Waiting
-		if w == nil || w.Reason == "" || w.Reason == "PodInitializing" {
-			continue
-		}
-		if imagePullReasons[w.Reason] {
-			return InProgress, fmt.Sprintf("waiting for image pull (%s)", w.Reason)
-		}
-		return InProgress, fmt.Sprintf("container %s waiting (%s)", cs.Name, w.Reason)
-	}
-	if p.Spec.NodeName == "" {
-		return InProgress, "waiting to be scheduled"
-	}
-	ready := 0
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Ready {
-			ready++
-		}
-	}
-	return InProgress, fmt.Sprintf("%d of %d containers ready", ready, len(p.Spec.Containers))
-}
-
 // reasonSuffix formats a reason and message as ": Reason (message)", or
 // nothing when both are empty.
 func reasonSuffix(reason, message string) string {
@@ -422,7 +467,7 @@ func jobStatus(j *batchv1.Job) (Status, string) {
 		j.Status.Succeeded, completions, j.Status.Active, j.Status.Failed)
 }
 
-func serviceStatus(ctx context.Context, s *corev1.Service, eps endpoints) (Status, string, error) {
+func serviceStatus(ctx context.Context, s *corev1.Service, eps cluster) (Status, string, error) {
 	if s.Spec.Type == corev1.ServiceTypeExternalName {
 		return Current, "external name " + s.Spec.ExternalName, nil
 	}
@@ -481,11 +526,30 @@ var (
 	endpointsResource      = schema.GroupVersionResource{Version: "v1", Resource: "endpoints"}
 )
 
-// endpointsReader counts a Service's ready endpoints in its EndpointSlices and,
-// if they have none, in its Endpoints.
-type endpointsReader struct{ c *Client }
+// clusterReader reads through a Client.
+type clusterReader struct{ c *Client }
 
-func (r endpointsReader) readyEndpoints(ctx context.Context, namespace, service string) (int, error) {
+func (r clusterReader) pods(ctx context.Context, namespace string, selector labels.Selector) []corev1.Pod {
+	list, err := r.c.typed.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+	if err != nil {
+		r.c.log.DebugContext(ctx, "listing pods for a status", "namespace", namespace, "selector", selector.String(), "err", err)
+		return nil
+	}
+	return list.Items
+}
+
+func (r clusterReader) replicaSets(ctx context.Context, namespace string, selector labels.Selector) []appsv1.ReplicaSet {
+	list, err := r.c.typed.AppsV1().ReplicaSets(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+	if err != nil {
+		r.c.log.DebugContext(ctx, "listing ReplicaSets for a status", "namespace", namespace, "selector", selector.String(), "err", err)
+		return nil
+	}
+	return list.Items
+}
+
+// readyEndpoints counts a Service's ready endpoints in its EndpointSlices and,
+// if they have none, in its Endpoints.
+func (r clusterReader) readyEndpoints(ctx context.Context, namespace, service string) (int, error) {
 	slices, err := r.c.dynamic.Resource(endpointSlicesResource).Namespace(namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: discoveryv1.LabelServiceName + "=" + service,
 	})
@@ -509,16 +573,13 @@ func (r endpointsReader) readyEndpoints(ctx context.Context, namespace, service 
 	if ready > 0 {
 		return ready, nil
 	}
-	u, err := r.c.dynamic.Resource(endpointsResource).Namespace(namespace).Get(ctx, service, getOptions)
+	// Endpoints is what older controllers still write.
+	eps, err := r.c.typed.CoreV1().Endpoints(namespace).Get(ctx, service, getOptions) //nolint:staticcheck
 	if apierrors.IsNotFound(err) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
-	}
-	var eps corev1.Endpoints //nolint:staticcheck // Endpoints is what older controllers still write.
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &eps); err != nil {
-		return 0, fmt.Errorf("decoding Endpoints: %w", err)
 	}
 	for _, s := range eps.Subsets {
 		ready += len(s.Addresses)

@@ -11,15 +11,42 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
-type fixedEndpoints int
+// fakeCluster serves the reads of a status from memory.
+type fakeCluster struct {
+	endpoints int
+	podList   []corev1.Pod
+	rsList    []appsv1.ReplicaSet
+}
 
-func (n fixedEndpoints) readyEndpoints(context.Context, string, string) (int, error) {
-	return int(n), nil
+func (f fakeCluster) readyEndpoints(context.Context, string, string) (int, error) {
+	return f.endpoints, nil
+}
+
+func (f fakeCluster) pods(_ context.Context, namespace string, sel labels.Selector) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range f.podList {
+		if p.Namespace == namespace && sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (f fakeCluster) replicaSets(_ context.Context, namespace string, sel labels.Selector) []appsv1.ReplicaSet {
+	var out []appsv1.ReplicaSet
+	for _, rs := range f.rsList {
+		if rs.Namespace == namespace && sel.Matches(labels.Set(rs.Labels)) {
+			out = append(out, rs)
+		}
+	}
+	return out
 }
 
 func toUnstructured(t *testing.T, obj runtime.Object) *unstructured.Unstructured {
@@ -51,7 +78,7 @@ func TestJudge(t *testing.T) {
 		gk     schema.GroupKind
 		obj    runtime.Object
 		rules  statusRules
-		eps    fixedEndpoints
+		eps    int
 		status Status
 		msg    string
 	}{
@@ -106,6 +133,42 @@ func TestJudge(t *testing.T) {
 			Current, "ready"},
 		{"pod failed", podKind, &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted"}}, reportRules, 0,
 			Failed, "failed: Evicted"},
+		{"pod image pull back-off", podKind, pod("x", waiting("app", "ImagePullBackOff", `Back-off pulling image "nope"`)), reportRules, 0,
+			InProgress, `waiting for image pull (ImagePullBackOff: Back-off pulling image "nope")`},
+		// No retry parses an image name.
+		{"pod invalid image name", podKind, pod("x", waiting("app", "InvalidImageName", "couldn't parse image name")), reportRules, 0,
+			Failed, "waiting for image pull (InvalidImageName: couldn't parse image name)"},
+		{"pod image never pulled", podKind, pod("x", waiting("app", "ErrImageNeverPull", "")), reportRules, 0,
+			InProgress, "waiting for image pull (ErrImageNeverPull)"},
+		{"pod crash loop after an exit", podKind, pod("x", waiting("app", "CrashLoopBackOff", "back-off 10s restarting failed container=app pod=x_shop(uid)"), func(p *corev1.Pod) {
+			p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}
+		}), reportRules, 0, InProgress, "container app waiting (CrashLoopBackOff), last exit code 2 (Error)"},
+		{"pod config error", podKind, pod("x", waiting("app", "CreateContainerConfigError", `secret "db" not found`)), reportRules, 0,
+			InProgress, `container app waiting (CreateContainerConfigError: secret "db" not found)`},
+		{"pod container creating", podKind, pod("x", waiting("app", "ContainerCreating", "")), reportRules, 0,
+			InProgress, "container app waiting (ContainerCreating)"},
+		{"pod readiness probe", podKind, pod("x", running("app", false), func(p *corev1.Pod) {
+			p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{}
+		}), reportRules, 0, InProgress, "not ready: container app: readiness probe not passing yet"},
+		{"pod startup probe", podKind, pod("x", running("app", false), func(p *corev1.Pod) {
+			p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{}
+			p.Spec.Containers[0].StartupProbe = &corev1.Probe{}
+			p.Status.ContainerStatuses[0].Started = ptr.To(false)
+		}), reportRules, 0, InProgress, "not ready: container app: startup probe not passing yet"},
+		{"pod running without probes", podKind, pod("x", running("app", false)), reportRules, 0,
+			InProgress, "0 of 1 containers ready"},
+		{"pod readiness gate", podKind, pod("x", running("app", true), func(p *corev1.Pod) {
+			p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "example.com/lb"}}
+		}), reportRules, 0, InProgress, "not ready: readiness gate example.com/lb not passing"},
+		{"pod init container running", podKind, pod("x", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}}
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "migrate", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+		}), reportRules, 0, InProgress, "init container migrate running"},
+		{"pod failed container", podKind, pod("x", func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodFailed
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}}}
+		}), reportRules, 0, Failed, "failed: container app exit code 1 (Error)"},
 		{"pvc pending", pvcKind, &corev1.PersistentVolumeClaim{Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}}, reportRules, 0,
 			InProgress, "pending"},
 		{"pvc bound", pvcKind, &corev1.PersistentVolumeClaim{Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}, reportRules, 0,
@@ -140,12 +203,205 @@ func TestJudge(t *testing.T) {
 			if !ok {
 				u = toUnstructured(t, tc.obj)
 			}
-			st, msg, err := judge(context.Background(), tc.gk, u, tc.rules, tc.eps)
+			v, err := judge(context.Background(), tc.gk, u, tc.rules, fakeCluster{endpoints: tc.eps})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st != tc.status || msg != tc.msg {
-				t.Errorf("got %s %q, want %s %q", st, msg, tc.status, tc.msg)
+			if v.status != tc.status || v.message != tc.msg {
+				t.Errorf("got %s %q, want %s %q", v.status, v.message, tc.status, tc.msg)
+			}
+		})
+	}
+}
+
+// pod is a pending pod of namespace shop on node n1 with one container, app.
+func pod(name string, mutate ...func(*corev1.Pod)) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: types.UID(name)},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app"}}},
+		Status:     corev1.PodStatus{Phase: corev1.PodPending},
+	}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
+}
+
+// waiting has the pod's container wait for reason.
+func waiting(container, reason, message string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: container,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}}})
+	}
+}
+
+// running has the pod run with its container running, ready or not.
+func running(container string, ready bool) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: container, Ready: ready, Started: ptr.To(true),
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+	}
+}
+
+func unscheduled(p *corev1.Pod) {
+	p.Spec.NodeName = ""
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/1 nodes are available"}}
+}
+
+func failed(p *corev1.Pod) {
+	p.Status.Phase = corev1.PodFailed
+	p.Status.Reason = "Evicted"
+}
+
+func readyPod(p *corev1.Pod) {
+	running("app", true)(p)
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+}
+
+// ownedBy has the pod controlled by owner and labelled with labels.
+func ownedBy(owner types.UID, labels map[string]string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{UID: owner, Controller: ptr.To(true), Name: string(owner), Kind: "ReplicaSet", APIVersion: "apps/v1"}}
+		p.Labels = labels
+	}
+}
+
+// TestJudgeWorkloads checks that a workload not ready names its pod in the
+// worst state.
+func TestJudgeWorkloads(t *testing.T) {
+	web := func(gen, observed int64, available int32) *appsv1.Deployment {
+		return deployment(3, gen, appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: available}, func(d *appsv1.Deployment) {
+			d.Namespace, d.UID = "shop", "dep"
+			d.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+		})
+	}
+	rs := func(name string, revision, hash string) appsv1.ReplicaSet {
+		return appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: "shop", UID: types.UID(name),
+			Labels:          map[string]string{"app": "web", appsv1.DefaultDeploymentUniqueLabelKey: hash},
+			Annotations:     map[string]string{deploymentRevisionAnnotation: revision},
+			OwnerReferences: []metav1.OwnerReference{{UID: "dep", Controller: ptr.To(true)}},
+		}}
+	}
+	// Revision 10 is newer than 9: revisions compare as numbers.
+	replicaSets := []appsv1.ReplicaSet{rs("web-old", "9", "old"), rs("web-new", "10", "new")}
+	oldPod := func(name string, mutate ...func(*corev1.Pod)) corev1.Pod {
+		return *pod(name, append([]func(*corev1.Pod){ownedBy("web-old", map[string]string{"app": "web", appsv1.DefaultDeploymentUniqueLabelKey: "old"})}, mutate...)...)
+	}
+	newPod := func(name string, mutate ...func(*corev1.Pod)) corev1.Pod {
+		return *pod(name, append([]func(*corev1.Pod){ownedBy("web-new", map[string]string{"app": "web", appsv1.DefaultDeploymentUniqueLabelKey: "new"})}, mutate...)...)
+	}
+	pullBackOff := waiting("app", "ImagePullBackOff", `Back-off pulling image "example.com/app:2"`)
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop", UID: "sts", Generation: 1},
+		Spec:       appsv1.StatefulSetSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
+		Status:     appsv1.StatefulSetStatus{ObservedGeneration: 1, UpdatedReplicas: 2, ReadyReplicas: 1},
+	}
+	dbPod := func(name string, mutate ...func(*corev1.Pod)) corev1.Pod {
+		return *pod(name, append([]func(*corev1.Pod){ownedBy("sts", map[string]string{"app": "db"})}, mutate...)...)
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: "shop", UID: "job"},
+		Spec:       batchv1.JobSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"job": "migrate"}}},
+		Status: batchv1.JobStatus{Failed: 1, Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}},
+	}
+	tests := []struct {
+		name    string
+		gk      schema.GroupKind
+		obj     runtime.Object
+		cluster fakeCluster
+		status  Status
+		msg     string
+		pod     string // the pod named, for a diagnosis
+	}{
+		{"deployment names a pod of its newest ReplicaSet", deploymentKind, web(2, 2, 1), fakeCluster{rsList: replicaSets, podList: []corev1.Pod{
+			oldPod("web-old-a", waiting("app", "CrashLoopBackOff", "")),
+			newPod("web-new-a", readyPod),
+			newPod("web-new-b", pullBackOff),
+		}}, InProgress, `1 of 3 replicas available; pod web-new-b: waiting for image pull (ImagePullBackOff: Back-off pulling image "example.com/app:2")`, "web-new-b"},
+		{"deployment not observed names no pod", deploymentKind, web(3, 2, 1), fakeCluster{rsList: replicaSets, podList: []corev1.Pod{
+			newPod("web-new-b", pullBackOff),
+		}}, InProgress, "waiting for the controller to observe generation 3", ""},
+		{"deployment current names no pod", deploymentKind, web(2, 2, 3), fakeCluster{rsList: replicaSets, podList: []corev1.Pod{
+			newPod("web-new-b", pullBackOff),
+		}}, Current, "3 of 3 replicas available", ""},
+		{"deployment with all pods fine names none", deploymentKind, web(2, 2, 1), fakeCluster{rsList: replicaSets, podList: []corev1.Pod{
+			newPod("web-new-a", readyPod),
+		}}, InProgress, "1 of 3 replicas available", ""},
+		{"invalid image name fails a deployment", deploymentKind, web(2, 2, 1), fakeCluster{rsList: replicaSets, podList: []corev1.Pod{
+			newPod("web-new-b", waiting("app", "InvalidImageName", "bad")),
+		}}, Failed, "1 of 3 replicas available; pod web-new-b: waiting for image pull (InvalidImageName: bad)", "web-new-b"},
+		{"statefulset names its own pods only", statefulSetKind, sts, fakeCluster{podList: []corev1.Pod{
+			dbPod("db-0", readyPod),
+			dbPod("db-1", running("app", false), func(p *corev1.Pod) { p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{} }),
+			*pod("stray", ownedBy("other", map[string]string{"app": "db"}), failed),
+		}}, InProgress, "1 of 2 replicas ready; pod db-1: not ready: container app: readiness probe not passing yet", "db-1"},
+		{"failed job names a failed pod", jobKind, job, fakeCluster{podList: []corev1.Pod{
+			*pod("migrate-a", ownedBy("job", map[string]string{"job": "migrate"}), func(p *corev1.Pod) {
+				p.Status.Phase = corev1.PodFailed
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error"}}}}
+			}),
+		}}, Failed, "failed: BackoffLimitExceeded; pod migrate-a: failed: container app exit code 3 (Error)", "migrate-a"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := judge(context.Background(), tc.gk, toUnstructured(t, tc.obj), reportRules, tc.cluster)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.status != tc.status || v.message != tc.msg {
+				t.Errorf("got %s %q, want %s %q", v.status, v.message, tc.status, tc.msg)
+			}
+			named := ""
+			if v.pod != nil {
+				named = v.pod.pod.Name
+				if got := v.pod.lead + v.pod.state.message; got != v.message {
+					t.Errorf("lead and pod message %q do not make the message %q", got, v.message)
+				}
+			}
+			if named != tc.pod {
+				t.Errorf("pod to diagnose %q, want %q", named, tc.pod)
+			}
+		})
+	}
+}
+
+// TestMostTelling checks the order in which a workload's pods are named:
+// failed, waiting for a reason, not scheduled, not ready; by name among
+// equals; never a pod being deleted.
+func TestMostTelling(t *testing.T) {
+	deleting := func(p *corev1.Pod) { p.DeletionTimestamp = ptr.To(metav1.Now()); failed(p) }
+	probing := func(p *corev1.Pod) {
+		running("app", false)(p)
+		p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{}
+	}
+	tests := []struct {
+		name string
+		pods []*corev1.Pod
+		want string
+	}{
+		{"failed first", []*corev1.Pod{pod("a", probing), pod("b", unscheduled), pod("c", waiting("app", "CrashLoopBackOff", "")), pod("d", failed)}, "d"},
+		{"then waiting", []*corev1.Pod{pod("a", probing), pod("b", unscheduled), pod("c", waiting("app", "CrashLoopBackOff", ""))}, "c"},
+		{"then not scheduled", []*corev1.Pod{pod("a", probing), pod("b", unscheduled), pod("c", waiting("app", "ContainerCreating", ""))}, "b"},
+		{"then not ready", []*corev1.Pod{pod("b", readyPod), pod("a", probing)}, "a"},
+		{"first by name", []*corev1.Pod{pod("b", probing), pod("a", probing)}, "a"},
+		{"not one being deleted", []*corev1.Pod{pod("a", deleting), pod("b", probing)}, "b"},
+		{"none when all ready", []*corev1.Pod{pod("a", readyPod)}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var pods []corev1.Pod
+			for _, p := range tc.pods {
+				pods = append(pods, *p)
+			}
+			got := ""
+			if p, _, ok := mostTelling(pods); ok {
+				got = p.Name
+			}
+			if got != tc.want {
+				t.Errorf("named %q, want %q", got, tc.want)
 			}
 		})
 	}
@@ -165,16 +421,16 @@ func testStatus(t *testing.T, e *env) {
 	objs = append(objs, missing...)
 
 	setDeploymentStatus(t, e, ns, "web", 3, 1)
-	pod, err := e.s.Client.CoreV1().Pods(ns).Get(ctx, "x", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = corev1.PodPending
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Image: "nope",
-		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}}
-	if _, err := e.s.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	// The Deployment's pods: one of an older ReplicaSet in a worse state, one
+	// of the newest not ready.
+	old := e.replicaSet(t, ns, "web", "old", 1)
+	e.createPod(t, rsPod(old, "web-old-a", "n1"), corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted"})
+	newest := e.replicaSet(t, ns, "web", "new", 2)
+	e.createPod(t, rsPod(newest, "web-new-a", "n1"), corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "app", Image: "example.com/app:1", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}}}})
+	// A waiting message on several lines is told on one.
+	e.setPodStatus(t, ns, "x", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: "nope",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "pulling nope:\n\tmanifest unknown"}}}}})
 
 	sts, err := e.kc.Status(ctx, objs)
 	if err != nil {
@@ -185,9 +441,9 @@ func testStatus(t *testing.T, e *env) {
 		msg    string
 	}{
 		{Current, "ConfigMap settings: exists"},
-		{InProgress, "Deployment web: 1 of 3 replicas available"},
+		{InProgress, "Deployment web: 1 of 3 replicas available; pod web-new-a: not ready: container app terminated, exit code 137 (OOMKilled)"},
 		{InProgress, "Service web: no endpoints"},
-		{InProgress, "Pod x: waiting for image pull (ErrImagePull)"},
+		{InProgress, "Pod x: waiting for image pull (ErrImagePull: pulling nope: manifest unknown)"},
 		{NotFound, "ConfigMap missing: not found"},
 	}
 	if len(sts) != len(want) {

@@ -33,6 +33,9 @@ type NotReadyError struct {
 	Err error
 	// Timeout is the timeout that passed, if that is what happened.
 	Timeout time.Duration
+	// Pods tell what the pods named in NotReady went through (their last
+	// events and log lines), when waiting timed out or an object failed.
+	Pods []PodDiagnosis
 }
 
 func (e *NotReadyError) Error() string {
@@ -51,6 +54,10 @@ func (e *NotReadyError) Error() string {
 			b.WriteString("; ")
 		}
 		b.WriteString(s.Message)
+	}
+	for _, d := range e.Pods {
+		b.WriteString("\n")
+		b.WriteString(d.String())
 	}
 	return b.String()
 }
@@ -72,11 +79,14 @@ func plural(n int, noun string) string {
 // endpoint when they have a selector; Jobs complete only with WaitForJobs; CRDs
 // established; every other kind ready once it exists.
 //
-// It watches the objects' resources and re-reads the objects on every change,
-// and every 2 s should no change arrive. progress, if not nil, is called with
-// all statuses whenever one changes. It fails with a *NotReadyError naming each
-// object that is not ready and why, at the deadline or as soon as one has Failed
-// (a failed Pod or Job, a Deployment past its progress deadline).
+// It watches the objects' resources (and the pods of workloads) and re-reads
+// the objects on every change, and every 2 s should no change arrive.
+// progress, if not nil, is called with all statuses whenever one changes. It
+// fails with a *NotReadyError naming each object that is not ready and why, at
+// the deadline or as soon as one has Failed (a failed Pod or Job, a Deployment
+// past its progress deadline, a workload whose pods have an invalid image
+// name); the error then tells the last events and log lines of the pods that
+// are the cause.
 func (c *Client) Wait(ctx context.Context, objs []Object, opts WaitOptions, progress func([]ObjectStatus)) error {
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -85,7 +95,7 @@ func (c *Client) Wait(ctx context.Context, objs []Object, opts WaitOptions, prog
 	}
 	rules := statusRules{jobs: opts.WaitForJobs}
 	var last []ObjectStatus
-	err := c.until(ctx, watchTargets(objs), func(ctx context.Context) (bool, error) {
+	err := c.until(ctx, waitTargets(objs, rules), func(ctx context.Context) (bool, error) {
 		sts, _ := c.statuses(ctx, objs, rules)
 		if ctx.Err() != nil {
 			// Reads cut short by the deadline say nothing about the objects.
@@ -105,12 +115,18 @@ func (c *Client) Wait(ctx context.Context, objs []Object, opts WaitOptions, prog
 	case err == nil:
 		return nil
 	case errors.As(err, &nr):
+		nr.Pods = c.diagnose(ctx, nr.NotReady)
 		return err
 	case ctx.Err() != nil:
 		if last == nil {
 			last = unchecked(objs)
 		}
-		return &NotReadyError{NotReady: notReady(last), Err: ctx.Err(), Timeout: opts.Timeout}
+		nr = &NotReadyError{NotReady: notReady(last), Err: ctx.Err(), Timeout: opts.Timeout}
+		// Stopped by the caller, it is not asked why.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			nr.Pods = c.diagnose(ctx, nr.NotReady)
+		}
+		return nr
 	}
 	return fmt.Errorf("waiting for objects to be ready: %w", err)
 }
@@ -168,32 +184,76 @@ type watchTarget struct {
 // resource in its namespace (the object alone if it is the only one there), and
 // the EndpointSlices and Endpoints of the namespaces of Services.
 func watchTargets(objs []Object) []watchTarget {
-	type group struct {
-		resource  schema.GroupVersionResource
-		namespace string
-	}
-	names := map[group][]string{}
-	var order []group
-	add := func(g group, name string) {
-		if _, ok := names[g]; !ok {
-			order = append(order, g)
+	var ts targetSet
+	ts.addObjects(objs)
+	return ts.targets()
+}
+
+// waitTargets are the watchTargets of objs and the pods of the namespaces of
+// their workloads, whose changes the workloads' messages tell.
+func waitTargets(objs []Object, rules statusRules) []watchTarget {
+	var ts targetSet
+	ts.addObjects(objs)
+	for _, o := range objs {
+		switch o.gvk().GroupKind() {
+		case deploymentKind, statefulSetKind, daemonSetKind, replicaSetKind, rcKind:
+		case jobKind:
+			if !rules.jobs {
+				continue
+			}
+		default:
+			continue
 		}
-		names[g] = append(names[g], name)
+		ts.add(podsResource, o.GetNamespace(), "")
 	}
+	return ts.targets()
+}
+
+var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// targetSet gathers watch targets, the names to watch per resource and
+// namespace; an empty name stands for all objects there.
+type targetSet struct {
+	names map[targetGroup][]string
+	order []targetGroup
+}
+
+type targetGroup struct {
+	resource  schema.GroupVersionResource
+	namespace string
+}
+
+func (s *targetSet) add(resource schema.GroupVersionResource, namespace, name string) {
+	g := targetGroup{resource, namespace}
+	if s.names == nil {
+		s.names = map[targetGroup][]string{}
+	}
+	if _, ok := s.names[g]; !ok {
+		s.order = append(s.order, g)
+	}
+	s.names[g] = append(s.names[g], name)
+}
+
+func (s *targetSet) addObjects(objs []Object) {
 	for _, o := range objs {
 		if o.Mapping == nil {
 			continue
 		}
-		add(group{o.Mapping.Resource, o.GetNamespace()}, o.GetName())
+		s.add(o.Mapping.Resource, o.GetNamespace(), o.GetName())
 		if o.gvk().GroupKind() == serviceKind {
-			add(group{endpointSlicesResource, o.GetNamespace()}, "")
-			add(group{endpointsResource, o.GetNamespace()}, o.GetName())
+			s.add(endpointSlicesResource, o.GetNamespace(), "")
+			s.add(endpointsResource, o.GetNamespace(), o.GetName())
 		}
 	}
-	targets := make([]watchTarget, 0, len(order))
-	for _, g := range order {
+}
+
+// targets watches each resource and namespace, narrowed to one object when
+// only one is wanted there.
+func (s *targetSet) targets() []watchTarget {
+	targets := make([]watchTarget, 0, len(s.order))
+	for _, g := range s.order {
 		t := watchTarget{resource: g.resource, namespace: g.namespace}
-		if n := names[g]; len(n) == 1 {
+		if n := s.names[g]; len(n) == 1 {
 			t.name = n[0]
 		}
 		targets = append(targets, t)
@@ -240,7 +300,7 @@ func (c *Client) watch(ctx context.Context, t watchTarget, changes chan<- struct
 	}
 	for ctx.Err() == nil {
 		started := time.Now()
-		w, err := c.dynamic.Resource(t.resource).Namespace(t.namespace).Watch(ctx, opts)
+		w, err := c.watcher.Resource(t.resource).Namespace(t.namespace).Watch(ctx, opts)
 		if err != nil {
 			c.log.DebugContext(ctx, "watch failed", "resource", t.resource.String(), "namespace", t.namespace, "err", err)
 		} else {

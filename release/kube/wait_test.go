@@ -3,6 +3,8 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,7 +12,10 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // progressLog records what Wait reports.
@@ -186,4 +191,57 @@ func writeJobCondition(ctx context.Context, e *env, ns, name string, cond batchv
 	j.Status.Conditions = append(j.Status.Conditions, batchv1.JobCondition{Type: cond, Status: corev1.ConditionTrue, Reason: reason, LastTransitionTime: now})
 	_, err = e.s.Client.BatchV1().Jobs(ns).UpdateStatus(ctx, j, metav1.UpdateOptions{})
 	return err
+}
+
+// TestWaitTargets checks what Wait watches: the objects, and the pods of the
+// namespaces of workloads whose messages tell of their pods.
+func TestWaitTargets(t *testing.T) {
+	object := func(kind, resource, namespace, name string) Object {
+		gvk := schema.GroupVersionKind{Version: "v1", Kind: kind}
+		if kind == "Deployment" {
+			gvk.Group = "apps"
+		}
+		if kind == "Job" {
+			gvk.Group = "batch"
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		u.SetNamespace(namespace)
+		u.SetName(name)
+		return Object{Unstructured: u, Mapping: &meta.RESTMapping{
+			Resource:         gvk.GroupVersion().WithResource(resource),
+			GroupVersionKind: gvk,
+			Scope:            meta.RESTScopeNamespace,
+		}}
+	}
+	web := object("Deployment", "deployments", "a", "web")
+	pod := object("Pod", "pods", "a", "x")
+	job := object("Job", "jobs", "b", "migrate")
+	show := func(ts []watchTarget) []string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, fmt.Sprintf("%s %s/%s", t.resource.Resource, t.namespace, t.name))
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		got  []watchTarget
+		want []string
+	}{
+		{"a pod alone", waitTargets([]Object{pod}, statusRules{}), []string{"pods a/x"}},
+		{"a deployment's pods", waitTargets([]Object{web}, statusRules{}), []string{"deployments a/web", "pods a/"}},
+		// The pod's own watch widens to its namespace's pods: one watch.
+		{"a pod beside a deployment", waitTargets([]Object{pod, web}, statusRules{}), []string{"pods a/", "deployments a/web"}},
+		{"a job not waited for", waitTargets([]Object{job}, statusRules{}), []string{"jobs b/migrate"}},
+		{"a job waited for", waitTargets([]Object{job}, statusRules{jobs: true}), []string{"jobs b/migrate", "pods b/"}},
+		{"hooks and deletions watch the object only", watchTargets([]Object{web}), []string{"deployments a/web"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := show(tc.got); !slices.Equal(got, tc.want) {
+				t.Errorf("targets %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
