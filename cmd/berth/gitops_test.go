@@ -1,0 +1,238 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// gitRepo is a Git repository a test commits Releases to, as a team would.
+type gitRepo struct {
+	t    *testing.T
+	dir  string
+	repo *git.Repository
+	when time.Time
+}
+
+func newGitRepo(t *testing.T) *gitRepo {
+	t.Helper()
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gitRepo{t: t, dir: dir, repo: repo, when: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (g *gitRepo) url() string { return "file://" + g.dir }
+
+// commit writes files (empty content removes one) and commits them.
+func (g *gitRepo) commit(msg string, files map[string]string) {
+	g.t.Helper()
+	wt, err := g.repo.Worktree()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for name, content := range files {
+		p := filepath.Join(g.dir, filepath.FromSlash(name))
+		if content == "" {
+			if _, err := wt.Remove(name); err != nil {
+				g.t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			g.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			g.t.Fatal(err)
+		}
+		if _, err := wt.Add(name); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	g.when = g.when.Add(time.Second)
+	if _, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "Test", Email: "test@example.com", When: g.when}}); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// addChart commits the demo chart under dir at version.
+func (g *gitRepo) addChart(dir, version string) {
+	g.t.Helper()
+	files := map[string]string{}
+	src := helloChart(g.t)
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		content := string(b)
+		if rel == "Chart.yaml" {
+			content = strings.Replace(content, "version: 0.1.0", "version: "+version, 1)
+		}
+		files[filepath.ToSlash(filepath.Join(dir, rel))] = content
+		return nil
+	})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.commit("chart "+version, files)
+}
+
+// releaseYAML is a Release of the demo chart at chart/ in ns.
+func releaseYAML(name, ns, message, extra string) string {
+	return `apiVersion: berth.dev/v1
+kind: Release
+metadata: {name: ` + name + `, namespace: ` + ns + `}
+spec:
+  chart: {path: chart}
+  values: {message: ` + message + `, replicaCount: 1, image: {pullPolicy: Never}}
+` + extra
+}
+
+// TestGitOpsSync runs `berth sync` from a pipeline's point of view over a
+// series of commits: a Release committed is installed, an unchanged one
+// writes no revision, a version bump upgrades, a revert rolls forward to the
+// old version, a broken commit changes nothing, dependsOn orders two
+// Releases, drift is reported in warn mode and corrected in correct mode,
+// and a Release removed from Git is uninstalled with --prune.
+func TestGitOpsSync(t *testing.T) {
+	c := node.getNode(t)
+	ns := c.namespace(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // berth sync's checkouts
+	g := newGitRepo(t)
+	g.addChart("chart", "0.1.0")
+	g.commit("app", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
+
+	sync := func(wantExit int, args ...string) string {
+		t.Helper()
+		out, stderr, err := c.berthResult(append([]string{"sync", "--repo", g.url(), "--path", "releases", "--prune"}, args...)...)
+		exit := 0
+		if err != nil {
+			exit = 1
+			if ee, ok := err.(interface{ ExitCode() int }); ok {
+				exit = ee.ExitCode()
+			}
+		}
+		if exit != wantExit {
+			t.Fatalf("berth sync %v: exit %d, want %d\n%s%s", args, exit, wantExit, out, stderr)
+		}
+		return out + stderr
+	}
+	action := func(report, name string) string {
+		t.Helper()
+		for _, line := range strings.Split(report, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == ns && f[1] == name {
+				rest := strings.Join(f[2:], " ")
+				for _, a := range []string{"installed", "upgraded", "unchanged", "drift corrected", "drift detected", "failed", "stalled", "pruned", "waiting for dependencies", "would upgrade", "would install"} {
+					if strings.HasPrefix(rest, a) {
+						return a
+					}
+				}
+			}
+		}
+		t.Fatalf("no line for %s in the report:\n%s", name, report)
+		return ""
+	}
+	if a := action(sync(0), "app"); a != "installed" {
+		t.Fatalf("first sync: %s", a)
+	}
+	if got := c.history(t, ns, "app"); strings.Join(got, " ") != "1:deployed" {
+		t.Fatalf("history after install: %v", got)
+	}
+	// Nothing changed: no revision.
+	if a := action(sync(0), "app"); a != "unchanged" {
+		t.Errorf("second sync: %s", a)
+	}
+	if got := c.history(t, ns, "app"); len(got) != 1 {
+		t.Errorf("an unchanged sync wrote a revision: %v", got)
+	}
+
+	// A version bump with a new message upgrades; --dry-run first says so.
+	g.addChart("chart", "0.2.0")
+	g.commit("two", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "two", "")})
+	if a := action(sync(0, "--dry-run"), "app"); a != "would upgrade" {
+		t.Errorf("dry run: %s", a)
+	}
+	if got := c.history(t, ns, "app"); len(got) != 1 {
+		t.Errorf("a dry run wrote a revision: %v", got)
+	}
+	if a := action(sync(0), "app"); a != "upgraded" {
+		t.Errorf("sync of the bump: %s", a)
+	}
+	if got := c.kubectl(t, "get", "deployment", "app", "-n", ns, "-o", `jsonpath={.spec.template.spec.containers[0].env[0].value}`); got != "two" {
+		t.Errorf("message after the bump: %q", got)
+	}
+
+	// Reverting the commit rolls forward to the old chart and message.
+	g.addChart("chart", "0.1.0")
+	g.commit("revert", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
+	if a := action(sync(0), "app"); a != "upgraded" {
+		t.Errorf("sync of the revert: %s", a)
+	}
+	hist := c.berth(t, "history", "app", "-n", ns)
+	if !strings.Contains(hist, "3") || !strings.Contains(hist, "hello-0.1.0") || !strings.Contains(hist, "by berth gitops from commit") {
+		t.Errorf("history after the revert:\n%s", hist)
+	}
+
+	// A broken commit is reported and changes nothing.
+	g.commit("broken", map[string]string{"releases/app.yaml": "apiVersion: berth.dev/v1\nkind: Release\nmetadata: {name: app\n"})
+	if out := sync(1); !strings.Contains(out, "releases/app.yaml") {
+		t.Errorf("the broken commit's error does not name the file:\n%s", out)
+	}
+	if got := c.history(t, ns, "app"); len(got) != 3 {
+		t.Errorf("a broken commit changed the release: %v", got)
+	}
+
+	// dependsOn: app waits for db, though app's file comes first.
+	g.commit("db", map[string]string{
+		"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n"),
+		"releases/db.yaml":  releaseYAML("db", ns, "db", ""),
+	})
+	out := sync(0)
+	if i, j := strings.Index(out, ns+"  db "), strings.Index(out, ns+"  app "); i < 0 || j < 0 || i > j {
+		t.Errorf("db is not reconciled before app:\n%s", out)
+	}
+
+	// Drift: reported in warn mode, corrected in correct mode.
+	g.commit("warn", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n  driftDetection: {mode: warn}\n")})
+	sync(0)
+	c.kubectl(t, "scale", "deployment", "app", "-n", ns, "--replicas=0")
+	out = sync(2)
+	if a := action(out, "app"); a != "drift detected" || !strings.Contains(out, "replicas: 0") {
+		t.Errorf("drift in warn mode: %s\n%s", a, out)
+	}
+	if got := c.kubectl(t, "get", "deployment", "app", "-n", ns, "-o", "jsonpath={.spec.replicas}"); got != "0" {
+		t.Errorf("warn mode changed the replicas: %s", got)
+	}
+	g.commit("correct", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n  driftDetection: {mode: correct}\n")})
+	if a := action(sync(0), "app"); a != "drift corrected" {
+		t.Errorf("drift in correct mode: %s", a)
+	}
+	if got := c.kubectl(t, "get", "deployment", "app", "-n", ns, "-o", "jsonpath={.spec.replicas}"); got != "1" {
+		t.Errorf("correct mode left the replicas at %s", got)
+	}
+
+	// Removed from Git: uninstalled and deleted with --prune.
+	g.commit("remove", map[string]string{"releases/app.yaml": "", "releases/db.yaml": "", "releases/README.md": "No releases for now.\n"})
+	out = sync(0)
+	if action(out, "app") != "pruned" || action(out, "db") != "pruned" {
+		t.Errorf("prune:\n%s", out)
+	}
+	if got := c.berth(t, "list", "-n", ns, "-q"); strings.TrimSpace(got) != "" {
+		t.Errorf("releases left after prune: %s", got)
+	}
+	if got := c.kubectl(t, "get", "releases.berth.dev", "-n", ns, "-o", "name"); got != "" {
+		t.Errorf("Release objects left after prune: %s", got)
+	}
+}

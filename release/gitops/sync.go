@@ -1,0 +1,262 @@
+package gitops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	"berth.dev/berth/release"
+)
+
+// Syncer applies what a checkout declares and reconciles it once: the
+// reconcile of `berth sync` and of a GitSource.
+type Syncer struct {
+	Reconciler *Reconciler
+	Store      *Store
+	Client     kubernetes.Interface
+	// SourceID labels the Releases applied (SourceLabel), to prune those a
+	// later checkout no longer declares.
+	SourceID string
+}
+
+// SyncOptions change what a sync does.
+type SyncOptions struct {
+	// Prune uninstalls and deletes the Releases of SourceID the checkout no
+	// longer declares.
+	Prune bool
+	// DryRun reads and checks everything and says what would change,
+	// changing nothing.
+	DryRun bool
+}
+
+// SyncResult is one Release's part in a sync.
+type SyncResult struct {
+	Namespace, Name string
+	Outcome         Outcome
+}
+
+// Failed says whether the Release is not Ready after the sync.
+func (r SyncResult) Failed() bool { return r.Outcome.Err != nil }
+
+// Sync applies the Namespaces and Releases of m, reconciles the Releases in
+// dependency order (a Release whose dependency is not Ready waits) and
+// prunes. Each Release's outcome is returned; the error is for what stopped
+// the whole sync.
+func (s *Syncer) Sync(ctx context.Context, m *Manifests, src Source, opts SyncOptions) ([]SyncResult, error) {
+	order, err := dependencyOrder(m.Releases)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		return s.plan(ctx, order, src, opts)
+	}
+	for _, ns := range m.Namespaces {
+		if err := s.ensureNamespace(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	var results []SyncResult
+	ready := map[string]bool{}
+	for _, want := range order {
+		want.Labels = withLabel(want.Labels, SourceLabel, s.SourceID)
+		rel, err := s.Store.Apply(ctx, want)
+		if err != nil {
+			return results, err
+		}
+		var o Outcome
+		if blocked := s.blockedBy(ctx, rel, ready); blocked != "" {
+			o = Outcome{Action: ActionWaiting, Err: errors.New(blocked), Message: blocked, Revision: rel.Status.LastAppliedRevision}
+			s.Reconciler.setConditions(rel, o)
+		} else {
+			o = s.Reconciler.Reconcile(ctx, rel, src)
+		}
+		if _, err := s.Store.UpdateStatus(ctx, rel); err != nil {
+			return results, err
+		}
+		ready[key(rel.Namespace, rel.Name)] = o.Err == nil
+		results = append(results, SyncResult{Namespace: rel.Namespace, Name: rel.Name, Outcome: o})
+	}
+	if opts.Prune {
+		pruned, err := s.prune(ctx, order)
+		results = append(results, pruned...)
+		if err != nil {
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+// ActionPruned is the outcome of a Release the checkout no longer declares.
+const ActionPruned Action = "pruned"
+
+// prune uninstalls the releases of the Releases of SourceID that keep is
+// without, and deletes them.
+func (s *Syncer) prune(ctx context.Context, keep []*Release) ([]SyncResult, error) {
+	stale, err := s.stale(ctx, keep)
+	if err != nil {
+		return nil, err
+	}
+	var results []SyncResult
+	for _, rel := range stale {
+		o := Outcome{Action: ActionPruned, Message: fmt.Sprintf("uninstalled %s/%s", rel.TargetNamespaceOrDefault(), rel.ReleaseNameOrDefault())}
+		if err := s.Finalize(ctx, rel); err != nil {
+			o = Outcome{Action: ActionFailed, Err: err, Message: err.Error()}
+		}
+		results = append(results, SyncResult{Namespace: rel.Namespace, Name: rel.Name, Outcome: o})
+	}
+	return results, nil
+}
+
+// stale lists the Releases of SourceID that keep is without.
+func (s *Syncer) stale(ctx context.Context, keep []*Release) ([]*Release, error) {
+	all, err := s.Store.List(ctx, "", labels.SelectorFromSet(labels.Set{SourceLabel: s.SourceID}))
+	if err != nil {
+		return nil, err
+	}
+	kept := map[string]bool{}
+	for _, r := range keep {
+		kept[key(r.Namespace, r.Name)] = true
+	}
+	return slices.DeleteFunc(all, func(r *Release) bool { return kept[key(r.Namespace, r.Name)] }), nil
+}
+
+// Finalize uninstalls a Release's release (if it has one) and deletes the
+// Release.
+func (s *Syncer) Finalize(ctx context.Context, rel *Release) error {
+	u := release.NewUninstall(s.Reconciler.Release)
+	u.Namespace, u.Wait, u.Timeout = rel.TargetNamespaceOrDefault(), true, rel.TimeoutOrDefault()
+	if _, err := u.Run(ctx, rel.ReleaseNameOrDefault()); err != nil && !errors.Is(err, release.ErrReleaseNotFound) {
+		return fmt.Errorf("uninstalling the release of Release %s/%s: %w", rel.Namespace, rel.Name, err)
+	}
+	if rel.DeletionTimestamp == nil {
+		if err := s.Store.Delete(ctx, rel); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	current, err := s.Store.Get(ctx, rel.Namespace, rel.Name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.Store.DropFinalizer(ctx, current)
+}
+
+// plan says what Sync would do, changing nothing.
+func (s *Syncer) plan(ctx context.Context, order []*Release, src Source, opts SyncOptions) ([]SyncResult, error) {
+	var results []SyncResult
+	for _, rel := range order {
+		o := s.Reconciler.Plan(ctx, rel, src)
+		results = append(results, SyncResult{Namespace: rel.Namespace, Name: rel.Name, Outcome: o})
+	}
+	if opts.Prune {
+		stale, err := s.stale(ctx, order)
+		if err != nil {
+			return results, err
+		}
+		for _, rel := range stale {
+			results = append(results, SyncResult{Namespace: rel.Namespace, Name: rel.Name, Outcome: Outcome{Action: ActionPruned, Message: "would uninstall " + rel.TargetNamespaceOrDefault() + "/" + rel.ReleaseNameOrDefault()}})
+		}
+	}
+	return results, nil
+}
+
+// blockedBy says which dependency of rel is not Ready, "" if none.
+func (s *Syncer) blockedBy(ctx context.Context, rel *Release, readyNow map[string]bool) string {
+	for _, d := range rel.Spec.DependsOn {
+		ns := d.Namespace
+		if ns == "" {
+			ns = rel.Namespace
+		}
+		if ok, seen := readyNow[key(ns, d.Name)]; seen {
+			if !ok {
+				return fmt.Sprintf("dependency %s/%s is not ready", ns, d.Name)
+			}
+			continue
+		}
+		dep, err := s.Store.Get(ctx, ns, d.Name)
+		if err != nil {
+			return fmt.Sprintf("dependency %s/%s: %v", ns, d.Name, err)
+		}
+		if !meta.IsStatusConditionTrue(dep.Status.Conditions, ConditionReady) {
+			return fmt.Sprintf("dependency %s/%s is not ready", ns, d.Name)
+		}
+	}
+	return ""
+}
+
+// dependencyOrder sorts releases so that each comes after the ones it
+// depends on among them, keeping file order otherwise; a cycle is an error
+// naming it.
+func dependencyOrder(rels []*Release) ([]*Release, error) {
+	byKey := map[string]*Release{}
+	for _, r := range rels {
+		byKey[key(r.Namespace, r.Name)] = r
+	}
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var order []*Release
+	var visit func(r *Release, path []string) error
+	visit = func(r *Release, path []string) error {
+		k := key(r.Namespace, r.Name)
+		switch state[k] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("Releases depend on each other in a cycle: %s", strings.Join(append(path, k), " -> "))
+		}
+		state[k] = visiting
+		for _, d := range r.Spec.DependsOn {
+			ns := d.Namespace
+			if ns == "" {
+				ns = r.Namespace
+			}
+			if dep := byKey[key(ns, d.Name)]; dep != nil {
+				if err := visit(dep, append(path, k)); err != nil {
+					return err
+				}
+			}
+		}
+		state[k] = done
+		order = append(order, r)
+		return nil
+	}
+	for _, r := range rels {
+		if err := visit(r, nil); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+func (s *Syncer) ensureNamespace(ctx context.Context, ns *corev1.Namespace) error {
+	_, err := s.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
+	}
+	return nil
+}
+
+func withLabel(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for a, b := range m {
+		out[a] = b
+	}
+	out[k] = v
+	return out
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
