@@ -25,7 +25,7 @@ func (u *Upgrade) Diff(ctx context.Context, name string, ch *helmchart.Chart, va
 	if err != nil {
 		return "", err
 	}
-	return cfg.diff(ctx, current, rendered.Manifest)
+	return cfg.diff(ctx, current, rendered.Manifest, kube.DiffOptions{})
 }
 
 // DiffRollback shows what rolling release name back to revision would change in
@@ -39,7 +39,7 @@ func (c *Config) DiffRollback(ctx context.Context, namespace, name string, revis
 	if err != nil {
 		return "", fmt.Errorf("release has no %d version", revision)
 	}
-	return c.diff(ctx, current, target.Manifest)
+	return c.diff(ctx, current, target.Manifest, kube.DiffOptions{})
 }
 
 // DiffLive shows how the live objects of release name have drifted from the
@@ -47,6 +47,12 @@ func (c *Config) DiffRollback(ctx context.Context, namespace, name string, revis
 // values would put back, objects deleted from the cluster included. "" means
 // no drift. Nothing is changed.
 func (c *Config) DiffLive(ctx context.Context, namespace, name string) (string, error) {
+	return c.DiffLiveWithOptions(ctx, namespace, name, kube.DiffOptions{})
+}
+
+// DiffLiveWithOptions is DiffLive leaving out of the comparison the fields
+// opts ignores.
+func (c *Config) DiffLiveWithOptions(ctx context.Context, namespace, name string, opts kube.DiffOptions) (string, error) {
 	_, current, err := c.current(ctx, namespace, name)
 	if err != nil {
 		return "", err
@@ -54,7 +60,7 @@ func (c *Config) DiffLive(ctx context.Context, namespace, name string) (string, 
 	if current.Info.Status == release.StatusUninstalled {
 		return "", fmt.Errorf("release %q has been uninstalled: it has no objects to compare", name)
 	}
-	return c.diff(ctx, current, current.Manifest)
+	return c.diff(ctx, current, current.Manifest, opts)
 }
 
 // current returns the newest revision of release name and the one its live
@@ -74,7 +80,7 @@ func (c *Config) current(ctx context.Context, namespace, name string) (last, cur
 	return last, current, nil
 }
 
-func (c *Config) diff(ctx context.Context, current *release.Release, manifest string) (string, error) {
+func (c *Config) diff(ctx context.Context, current *release.Release, manifest string, opts kube.DiffOptions) (string, error) {
 	old, err := c.Kube.Build(current.Manifest, current.Namespace)
 	if err != nil {
 		return "", err
@@ -83,5 +89,5 @@ func (c *Config) diff(ctx context.Context, current *release.Release, manifest st
 	if err != nil {
 		return "", err
 	}
-	return c.Kube.Diff(ctx, old, objs, kube.Owner{ReleaseName: current.Name, ReleaseNamespace: current.Namespace})
+	return c.Kube.DiffWithOptions(ctx, old, objs, kube.Owner{ReleaseName: current.Name, ReleaseNamespace: current.Namespace}, opts)
 }

@@ -53,6 +53,8 @@ type controllerSettings struct {
 	clusterCIDRs         []*net.IPNet
 	nodeCIDRMaskSizeIPv4 int
 	nodeCIDRMaskSizeIPv6 int
+	// gitopsDir holds the GitOps controller's Git checkouts.
+	gitopsDir string
 }
 
 // controllerDeps is what the controllers are built from: clients of the API, one
@@ -185,6 +187,9 @@ var controllers = []controller{
 	{name: "disruption", workers: 1, build: func(d *controllerDeps) (runner, error) {
 		return disruption.New(d.client, d.informers, d.recorder("controllermanager")), nil
 	}},
+	// berth's own: Releases declared in Git or by hand, reconciled through
+	// the release actions.
+	{name: "gitops", workers: 4, build: newGitOpsController},
 }
 
 // enabledControllers resolves --controllers as kube-controller-manager does:

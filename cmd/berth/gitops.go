@@ -1,20 +1,25 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"berth.dev/berth/chart"
+	"berth.dev/berth/release"
 	"berth.dev/berth/release/gitops"
 	"berth.dev/berth/release/gitops/checkout"
 )
@@ -114,6 +119,36 @@ prints what would change, changing nothing.`,
 	return cmd
 }
 
+// newGitOpsController builds berth server's GitOps controller.
+func newGitOpsController(d *controllerDeps) (runner, error) {
+	cfg, err := release.NewConfig(d.loopback)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(d.loopback)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := chart.NewSettings()
+	if err != nil {
+		return nil, err
+	}
+	c, err := gitops.NewController(gitops.ControllerConfig{
+		Reconciler: &gitops.Reconciler{Release: cfg, Client: d.client, Settings: settings},
+		Dynamic:    dyn,
+		CacheDir:   d.gitopsDir,
+		Workers:    4,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return runnerFunc(func(ctx context.Context) {
+		if err := c.Run(ctx); err != nil {
+			slog.Error("GitOps controller stopped", "err", err)
+		}
+	}), nil
+}
+
 // syncCheckout returns the root of the repository to read: a local
 // directory as it is, a URL fetched into berth's cache.
 func syncCheckout(cmd *cobra.Command, repo string, ref checkout.Ref) (root, commit string, err error) {
@@ -172,4 +207,48 @@ func writeSyncReport(out io.Writer, results []gitops.SyncResult) int {
 		fmt.Fprintf(out, "\n%s\n", strings.TrimRight(d, "\n"))
 	}
 	return failed
+}
+
+func newReconcileCommand(cluster *clusterFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "reconcile source|release NAME",
+		Short: "Ask berth server's GitOps controller to reconcile a GitSource or a Release now",
+		Long: `Ask berth server's GitOps controller to act on a GitSource (fetch it and apply
+what its commit declares) or a Release (reconcile it, retrying one whose retries
+are spent) now rather than at its interval, and wait until it has, printing its
+Ready condition. Exits 2 if it is not Ready.`,
+	}
+	var timeout time.Duration
+	for _, kind := range []struct {
+		use      string
+		resource schema.GroupVersionResource
+	}{{"source", gitops.GitSourcesResource()}, {"release", gitops.ReleasesResource()}} {
+		sub := &cobra.Command{
+			Use:   kind.use + " NAME",
+			Short: "reconcile the " + kind.use + " NAME now",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				config, err := cluster.restConfig()
+				if err != nil {
+					return err
+				}
+				dyn, err := dynamic.NewForConfig(config)
+				if err != nil {
+					return err
+				}
+				ready, msg, err := gitops.RequestReconcile(cmd.Context(), dyn.Resource(kind.resource).Namespace(cluster.ns()), args[0], timeout)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), msg)
+				if !ready {
+					return syncFailedExitCode
+				}
+				return nil
+			},
+		}
+		sub.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the controller")
+		cmd.AddCommand(sub)
+	}
+	return cmd
 }

@@ -13,13 +13,13 @@ import (
 
 // gitRepo is a Git repository a test commits Releases to, as a team would.
 type gitRepo struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	repo *git.Repository
 	when time.Time
 }
 
-func newGitRepo(t *testing.T) *gitRepo {
+func newGitRepo(t testing.TB) *gitRepo {
 	t.Helper()
 	dir := t.TempDir()
 	repo, err := git.PlainInit(dir, false)
@@ -65,8 +65,25 @@ func (g *gitRepo) commit(msg string, files map[string]string) {
 // addChart commits the demo chart under dir at version.
 func (g *gitRepo) addChart(dir, version string) {
 	g.t.Helper()
+	g.commitTree(helloChart(g.t), dir, func(rel, content string) string {
+		if rel == "Chart.yaml" {
+			return strings.Replace(content, "version: 0.1.0", "version: "+version, 1)
+		}
+		return content
+	})
+}
+
+// addChartFrom commits the chart directory src under dir.
+func (g *gitRepo) addChartFrom(src, dir string) {
+	g.t.Helper()
+	g.commitTree(src, dir, func(_, content string) string { return content })
+}
+
+// commitTree commits the files of directory src under dir, each as edit
+// makes it.
+func (g *gitRepo) commitTree(src, dir string, edit func(rel, content string) string) {
+	g.t.Helper()
 	files := map[string]string{}
-	src := helloChart(g.t)
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -75,18 +92,17 @@ func (g *gitRepo) addChart(dir, version string) {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, p)
-		content := string(b)
-		if rel == "Chart.yaml" {
-			content = strings.Replace(content, "version: 0.1.0", "version: "+version, 1)
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
 		}
-		files[filepath.ToSlash(filepath.Join(dir, rel))] = content
+		files[filepath.ToSlash(filepath.Join(dir, rel))] = edit(filepath.ToSlash(rel), string(b))
 		return nil
 	})
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	g.commit("chart "+version, files)
+	g.commit("chart "+dir, files)
 }
 
 // releaseYAML is a Release of the demo chart at chart/ in ns.
@@ -234,5 +250,87 @@ func TestGitOpsSync(t *testing.T) {
 	}
 	if got := c.kubectl(t, "get", "releases.berth.dev", "-n", ns, "-o", "name"); got != "" {
 		t.Errorf("Release objects left after prune: %s", got)
+	}
+}
+
+// TestGitOpsController: berth server's controller applies what a
+// GitSource's commits declare and reconciles it: a commit installs, the next
+// upgrades, a broken one is reported on the GitSource and changes nothing, a
+// Release removed from Git is uninstalled. berth reconcile makes each take
+// effect at once rather than at the interval.
+func TestGitOpsController(t *testing.T) {
+	c := node.getNode(t)
+	ns := c.namespace(t)
+	g := newGitRepo(t)
+	g.addChart("chart", "0.1.0")
+	g.commit("app", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
+	c.kubectlStdin(t, `apiVersion: berth.dev/v1
+kind: GitSource
+metadata: {name: team, namespace: `+ns+`}
+spec: {url: "`+g.url()+`", path: releases, interval: 1h}
+`, "apply", "-f", "-")
+
+	reconcile := func(wantExit int, args ...string) string {
+		t.Helper()
+		out, stderr, err := c.berthResult(append([]string{"reconcile", "-n", ns, "--timeout", "2m"}, args...)...)
+		exit := 0
+		if err != nil {
+			exit = 1
+			if ee, ok := err.(interface{ ExitCode() int }); ok {
+				exit = ee.ExitCode()
+			}
+		}
+		if exit != wantExit {
+			t.Fatalf("berth reconcile %v: exit %d, want %d\n%s%s", args, exit, wantExit, out, stderr)
+		}
+		return out
+	}
+	revision := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			got := c.history(t, ns, "app")
+			if len(got) == want && strings.HasSuffix(got[want-1], ":deployed") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("release app never reached revision %d deployed: %v\n%s", want, got, c.kubectl(t, "get", "releases.berth.dev,gitsources.berth.dev", "-n", ns, "-o", "yaml"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	if out := reconcile(0, "source", "team"); !strings.Contains(out, "applied 1 Releases from commit") {
+		t.Errorf("reconcile source said %q", out)
+	}
+	revision(1)
+	c.kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "releases.berth.dev/app", "--timeout=2m")
+	if out := reconcile(0, "release", "app"); !strings.Contains(out, "at revision 1") {
+		t.Errorf("reconcile of an unchanged Release said %q", out)
+	}
+	if got := c.history(t, ns, "app"); len(got) != 1 {
+		t.Errorf("reconciling an unchanged Release wrote a revision: %v", got)
+	}
+
+	g.commit("two", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "two", "")})
+	reconcile(0, "source", "team")
+	revision(2)
+
+	g.commit("broken", map[string]string{"releases/app.yaml": "kind: Release\napiVersion: berth.dev/v1\nspec: {chart: {path: nowhere}}\n"})
+	if out := reconcile(2, "source", "team"); !strings.Contains(out, "releases/app.yaml") {
+		t.Errorf("the broken commit's report does not name the file: %q", out)
+	}
+	if got := c.history(t, ns, "app"); len(got) != 2 {
+		t.Errorf("a broken commit changed the release: %v", got)
+	}
+
+	g.commit("remove", map[string]string{"releases/app.yaml": "", "releases/README.md": "No releases for now.\n"})
+	reconcile(0, "source", "team")
+	deadline := time.Now().Add(2 * time.Minute)
+	for c.kubectl(t, "get", "releases.berth.dev", "-n", ns, "-o", "name") != "" || strings.TrimSpace(c.berth(t, "list", "-n", ns, "-q")) != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Release removed from Git was not uninstalled:\n%s", c.kubectl(t, "get", "releases.berth.dev", "-n", ns, "-o", "yaml"))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -19,6 +19,6 @@ Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
 	cluster := &clusterFlags{}
 	cluster.addFlags(root.PersistentFlags())
 	root.AddCommand(releaseCommands(cluster)...)
-	root.AddCommand(newAgentCommand(cluster), newSyncCommand(cluster))
+	root.AddCommand(newAgentCommand(cluster), newSyncCommand(cluster), newReconcileCommand(cluster))
 	return root
 }

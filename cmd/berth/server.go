@@ -28,6 +28,7 @@ import (
 	"berth.dev/berth/orchestrator/etcd"
 	"berth.dev/berth/orchestrator/metrics"
 	"berth.dev/berth/orchestrator/pki"
+	"berth.dev/berth/release/gitops"
 	"berth.dev/berth/release/storage"
 )
 
@@ -168,7 +169,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		NodePorts:     o.nodePorts,
 		// Release records are served from the start, so that clients can list
 		// releases before the first install.
-		CRDs:    storage.CRDs(),
+		CRDs:    append(storage.CRDs(), gitops.CRDs()...),
 		Metrics: usage,
 	})
 	if err != nil {
@@ -190,6 +191,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if o.clusterCA, err = os.ReadFile(ca.CertFile); err != nil {
 		return fmt.Errorf("reading the cluster CA: %w", err)
 	}
+	o.gitopsDir = filepath.Join(dataDir, "gitops")
 	if err := startControllers(ctx, api.Loopback, enabled, o.controllerSettings); err != nil {
 		return err
 	}

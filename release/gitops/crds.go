@@ -162,14 +162,16 @@ func releaseSpecSchema() apiextensionsv1.JSONSchemaProps {
 
 func releaseStatusSchema() apiextensionsv1.JSONSchemaProps {
 	return object("What the reconciler last saw and did.", map[string]apiextensionsv1.JSONSchemaProps{
-		"observedGeneration":  {Type: "integer", Format: "int64"},
-		"conditions":          conditions(),
-		"lastAppliedRevision": {Type: "integer", Description: "The release revision the Release last deployed."},
-		"lastAppliedChart":    str("The chart (name-version) last deployed."),
-		"lastAppliedCommit":   str("The Git commit the Release was last deployed from."),
-		"lastAppliedDigest":   str("Identifies the chart and values last deployed."),
-		"failures":            {Type: "integer", Description: "Failed attempts at the current digest."},
-		"lastFailure":         str("Why the last attempt failed."),
+		"observedGeneration":     {Type: "integer", Format: "int64"},
+		"conditions":             conditions(),
+		"lastAppliedRevision":    {Type: "integer", Description: "The release revision the Release last deployed."},
+		"lastAppliedChart":       str("The chart (name-version) last deployed."),
+		"lastAppliedCommit":      str("The Git commit the Release was last deployed from."),
+		"lastAppliedDigest":      str("Identifies the chart and values last deployed."),
+		"lastAttemptedDigest":    str("Identifies the chart and values last tried."),
+		"failures":               {Type: "integer", Description: "Failed attempts at the current digest."},
+		"lastFailure":            str("Why the last attempt failed."),
+		"lastHandledReconcileAt": str("The value of the reconcile.berth.dev/requestedAt annotation last acted on."),
 	})
 }
 
@@ -197,11 +199,12 @@ func gitSourceSpecSchema() apiextensionsv1.JSONSchemaProps {
 
 func gitSourceStatusSchema() apiextensionsv1.JSONSchemaProps {
 	return object("What the last fetch found and applied.", map[string]apiextensionsv1.JSONSchemaProps{
-		"observedGeneration": {Type: "integer", Format: "int64"},
-		"conditions":         conditions(),
-		"lastAppliedCommit":  str("The commit whose manifests were applied last."),
-		"lastFetchedCommit":  str("The commit fetched last; it differs from lastAppliedCommit when its manifests were refused."),
-		"releases":           list("The Releases applied from lastAppliedCommit, as namespace/name.", str("")),
+		"observedGeneration":     {Type: "integer", Format: "int64"},
+		"conditions":             conditions(),
+		"lastAppliedCommit":      str("The commit whose manifests were applied last."),
+		"lastFetchedCommit":      str("The commit fetched last; it differs from lastAppliedCommit when its manifests were refused."),
+		"releases":               list("The Releases applied from lastAppliedCommit, as namespace/name.", str("")),
+		"lastHandledReconcileAt": str("The value of the reconcile.berth.dev/requestedAt annotation last acted on."),
 	})
 }
 

@@ -341,6 +341,15 @@ func TestValidate(t *testing.T) {
 		{"IgnoreNotAPointer", func(r *Release) {
 			r.Spec.DriftDetection = &DriftDetection{Ignore: []IgnoreRule{{Paths: []string{"spec.replicas"}}}}
 		}, "spec.driftDetection.ignore[0].paths[0]", "not a JSON pointer"},
+		{"IgnoreBadEscape", func(r *Release) {
+			r.Spec.DriftDetection = &DriftDetection{Ignore: []IgnoreRule{{Paths: []string{"/spec/replicas", "/metadata/annotations/a~2b"}}}}
+		}, "spec.driftDetection.ignore[0].paths[1]", `"/metadata/annotations/a~2b" is not a JSON pointer: ~ must be followed by 0`},
+		{"IgnoreWholeObject", func(r *Release) {
+			r.Spec.DriftDetection = &DriftDetection{Ignore: []IgnoreRule{{Paths: []string{""}}}}
+		}, "spec.driftDetection.ignore[0].paths[0]", "names the whole object"},
+		{"IgnoreEscapedKey", func(r *Release) {
+			r.Spec.DriftDetection = &DriftDetection{Ignore: []IgnoreRule{{Paths: []string{"/metadata/annotations/example.com~1note"}, Target: &ObjectTarget{Kind: "Deployment"}}}}
+		}, "", ""},
 		{"DependsOnOtherNamespace", func(r *Release) { r.Spec.DependsOn = []DependencyReference{{Name: "web", Namespace: "db"}} }, "", ""},
 	}
 	for _, tt := range tests {

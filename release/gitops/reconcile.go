@@ -98,6 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, rel *Release, src Source) Ou
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, rel *Release, src Source) Outcome {
+	rel.takeReconcileRequest()
 	if rel.Spec.Suspend {
 		return Outcome{Action: ActionSuspended, Message: "reconciliation is suspended", Revision: rel.Status.LastAppliedRevision}
 	}
@@ -202,7 +203,7 @@ func (r *Reconciler) checkDrift(ctx context.Context, rel *Release, src Source, c
 	if mode == DriftOff {
 		return unchanged
 	}
-	diff, err := r.Release.DiffLive(ctx, deployed.Namespace, deployed.Name)
+	diff, err := r.Release.DiffLiveWithOptions(ctx, deployed.Namespace, deployed.Name, rel.driftOptions())
 	if err != nil {
 		return r.failed(ctx, rel, fmt.Errorf("detecting drift of release %s/%s: %w", deployed.Namespace, deployed.Name, err))
 	}
@@ -308,6 +309,14 @@ func (r *Reconciler) remediate(ctx context.Context, rel *Release, strategy Remed
 		return err
 	}
 	return nil
+}
+
+// takeReconcileRequest acts on a new ReconcileRequestAnnotation (berth
+// reconcile): Stalled or not, the Release is tried afresh.
+func (rel *Release) takeReconcileRequest() {
+	if req := rel.Annotations[ReconcileRequestAnnotation]; req != "" && req != rel.Status.LastHandledReconcileAt {
+		rel.Status.LastHandledReconcileAt, rel.Status.Failures, rel.Status.LastFailure = req, 0, ""
+	}
 }
 
 // remediation is the install's or, once the release exists, the upgrade's.
@@ -585,7 +594,7 @@ func (r *Reconciler) plan(ctx context.Context, rel *Release, digest string, ch *
 		return Outcome{Action: "would upgrade", Revision: deployed.Version, Message: fmt.Sprintf("would upgrade %s/%s from revision %d (%s) to %s", ns, name, deployed.Version, chartName(deployed.Chart), chartName(ch))}
 	}
 	if rel.DriftModeOrDefault() != DriftOff {
-		diff, err := r.Release.DiffLive(ctx, ns, name)
+		diff, err := r.Release.DiffLiveWithOptions(ctx, ns, name, rel.driftOptions())
 		if err != nil {
 			return fail(err)
 		}

@@ -104,19 +104,30 @@ func (s *Store) Delete(ctx context.Context, rel *Release) error {
 	return nil
 }
 
+// AddFinalizer makes a Release wait for its release's uninstall when it is
+// deleted.
+func (s *Store) AddFinalizer(ctx context.Context, rel *Release) error {
+	return s.setFinalizers(ctx, rel, append(slices.Clone(rel.Finalizers), Finalizer))
+}
+
 // DropFinalizer lets a Release whose release is uninstalled go.
 func (s *Store) DropFinalizer(ctx context.Context, rel *Release) error {
 	if !slices.Contains(rel.Finalizers, Finalizer) {
 		return nil
 	}
-	kept := slices.DeleteFunc(slices.Clone(rel.Finalizers), func(f string) bool { return f == Finalizer })
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": kept, "resourceVersion": rel.ResourceVersion}})
+	return s.setFinalizers(ctx, rel, slices.DeleteFunc(slices.Clone(rel.Finalizers), func(f string) bool { return f == Finalizer }))
+}
+
+// setFinalizers writes a Release's finalizers, if it was not changed since
+// it was read.
+func (s *Store) setFinalizers(ctx context.Context, rel *Release, finalizers []string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": finalizers, "resourceVersion": rel.ResourceVersion}})
 	if err != nil {
 		return err
 	}
 	_, err = s.client.Resource(ReleasesResource()).Namespace(rel.Namespace).Patch(ctx, rel.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil {
-		return fmt.Errorf("removing the finalizer of Release %s/%s: %w", rel.Namespace, rel.Name, err)
+		return fmt.Errorf("writing the finalizers of Release %s/%s: %w", rel.Namespace, rel.Name, err)
 	}
 	return nil
 }

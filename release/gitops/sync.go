@@ -59,26 +59,14 @@ func (s *Syncer) Sync(ctx context.Context, m *Manifests, src Source, opts SyncOp
 	if opts.DryRun {
 		return s.plan(ctx, order, src, opts)
 	}
-	for _, ns := range m.Namespaces {
-		if err := s.ensureNamespace(ctx, ns); err != nil {
-			return nil, err
-		}
+	applied, err := s.apply(ctx, m.Namespaces, order)
+	if err != nil {
+		return nil, err
 	}
 	var results []SyncResult
 	ready := map[string]bool{}
-	for _, want := range order {
-		want.Labels = withLabel(want.Labels, SourceLabel, s.SourceID)
-		rel, err := s.Store.Apply(ctx, want)
-		if err != nil {
-			return results, err
-		}
-		var o Outcome
-		if blocked := s.blockedBy(ctx, rel, ready); blocked != "" {
-			o = Outcome{Action: ActionWaiting, Err: errors.New(blocked), Message: blocked, Revision: rel.Status.LastAppliedRevision}
-			s.Reconciler.setConditions(rel, o)
-		} else {
-			o = s.Reconciler.Reconcile(ctx, rel, src)
-		}
+	for _, rel := range applied {
+		o := s.ReconcileOne(ctx, rel, src, ready)
 		if _, err := s.Store.UpdateStatus(ctx, rel); err != nil {
 			return results, err
 		}
@@ -93,6 +81,63 @@ func (s *Syncer) Sync(ctx context.Context, m *Manifests, src Source, opts SyncOp
 		}
 	}
 	return results, nil
+}
+
+// Apply applies m's Namespaces and its Releases, labelled with SourceID,
+// and with prune deletes the Releases of SourceID that m no longer has
+// (their finalizer keeps them until the controller has uninstalled their
+// releases). It returns the applied Releases in dependency order.
+func (s *Syncer) Apply(ctx context.Context, m *Manifests, prune bool) ([]*Release, error) {
+	order, err := dependencyOrder(m.Releases)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := s.apply(ctx, m.Namespaces, order)
+	if err != nil || !prune {
+		return applied, err
+	}
+	stale, err := s.stale(ctx, order)
+	if err != nil {
+		return applied, err
+	}
+	for _, rel := range stale {
+		if rel.DeletionTimestamp == nil {
+			if err := s.Store.Delete(ctx, rel); err != nil && !apierrors.IsNotFound(err) {
+				return applied, err
+			}
+		}
+	}
+	return applied, nil
+}
+
+func (s *Syncer) apply(ctx context.Context, namespaces []*corev1.Namespace, order []*Release) ([]*Release, error) {
+	for _, ns := range namespaces {
+		if err := s.ensureNamespace(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	applied := make([]*Release, 0, len(order))
+	for _, want := range order {
+		want.Labels = withLabel(want.Labels, SourceLabel, s.SourceID)
+		rel, err := s.Store.Apply(ctx, want)
+		if err != nil {
+			return applied, err
+		}
+		applied = append(applied, rel)
+	}
+	return applied, nil
+}
+
+// ReconcileOne reconciles rel unless a dependency is not Ready: readyNow
+// says which Releases were just found Ready or not, the others are read.
+func (s *Syncer) ReconcileOne(ctx context.Context, rel *Release, src Source, readyNow map[string]bool) Outcome {
+	rel.takeReconcileRequest()
+	if blocked := s.blockedBy(ctx, rel, readyNow); blocked != "" {
+		o := Outcome{Action: ActionWaiting, Err: errors.New(blocked), Message: blocked, Revision: rel.Status.LastAppliedRevision}
+		s.Reconciler.setConditions(rel, o)
+		return o
+	}
+	return s.Reconciler.Reconcile(ctx, rel, src)
 }
 
 // ActionPruned is the outcome of a Release the checkout no longer declares.

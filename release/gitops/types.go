@@ -176,6 +176,9 @@ type ReleaseStatus struct {
 	LastAttemptedDigest string `json:"lastAttemptedDigest,omitempty"`
 	Failures            int    `json:"failures,omitempty"`
 	LastFailure         string `json:"lastFailure,omitempty"`
+	// LastHandledReconcileAt is the ReconcileRequestAnnotation value last
+	// acted on: a new one (berth reconcile) retries a Stalled Release.
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // GitSource is a Git repository whose Release and Namespace manifests
@@ -232,6 +235,9 @@ type GitSourceStatus struct {
 	// Releases are the Releases applied from LastAppliedCommit, as
 	// namespace/name.
 	Releases []string `json:"releases,omitempty"`
+	// LastHandledReconcileAt is the ReconcileRequestAnnotation value last
+	// acted on.
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // Condition types and reasons, as Flux and kstatus name them.
@@ -250,6 +256,10 @@ const (
 	ReasonInvalidManifests   = "InvalidManifests"
 	ReasonFetchFailed        = "FetchFailed"
 )
+
+// ReconcileRequestAnnotation, set to a new value (a time) by berth
+// reconcile, asks for a reconcile now, retries included.
+const ReconcileRequestAnnotation = "reconcile.berth.dev/requestedAt"
 
 // SourceLabel marks the Releases a GitSource (or berth sync) applied with
 // the source's id, to prune those a new commit no longer has.

@@ -12,6 +12,8 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"berth.dev/berth/release/kube"
 )
 
 // FieldError is a problem with one field of a Release: the Release must be
@@ -80,8 +82,11 @@ func (r *Release) Validate(root string) error {
 				v.add(field, "must name at least one JSON pointer, such as /spec/replicas")
 			}
 			for j, p := range rule.Paths {
-				if !strings.HasPrefix(p, "/") {
-					v.add(fmt.Sprintf("%s[%d]", field, j), "%q is not a JSON pointer: it must start with /, as /spec/replicas", p)
+				// What the diff refuses: not a pointer, or the whole object.
+				if tokens, err := kube.ParsePointer(p); err != nil {
+					v.add(fmt.Sprintf("%s[%d]", field, j), "%v", err)
+				} else if len(tokens) == 0 {
+					v.add(fmt.Sprintf("%s[%d]", field, j), "\"\" names the whole object, not a field: give a path such as /spec/replicas")
 				}
 			}
 		}

@@ -25,7 +25,36 @@ import (
 // with an *OwnershipError if new holds an object that exists outside the
 // release. Nothing is changed.
 func (c *Client) Diff(ctx context.Context, old, new []Object, owner Owner) (string, error) {
+	return c.DiffWithOptions(ctx, old, new, owner, DiffOptions{})
+}
+
+// DiffOptions changes how DiffWithOptions compares objects.
+type DiffOptions struct {
+	// Ignore are fields left out of the comparison of changed objects.
+	Ignore []IgnoreRule
+}
+
+// IgnoreRule leaves fields of the objects it matches out of a diff.
+type IgnoreRule struct {
+	// Kind and Name select the objects (by the manifest's kind and name);
+	// empty matches any.
+	Kind, Name string
+	// Paths are JSON pointers (RFC 6901) to the fields, such as
+	// /spec/replicas or /metadata/annotations/example.com~1note.
+	Paths []string
+}
+
+// DiffWithOptions is Diff leaving out the fields opts ignores: they are
+// removed from both the live object and the dry-run apply before they are
+// compared. An object missing from the cluster, or to be dropped, is shown
+// whole whatever the rules say: its absence is the difference. A rule path
+// that is not a JSON pointer to a field is an error.
+func (c *Client) DiffWithOptions(ctx context.Context, old, new []Object, owner Owner, opts DiffOptions) (string, error) {
 	if err := owner.validate(); err != nil {
+		return "", fmt.Errorf("diffing objects: %w", err)
+	}
+	ignore, err := parseIgnoreRules(opts.Ignore)
+	if err != nil {
 		return "", fmt.Errorf("diffing objects: %w", err)
 	}
 	if err := c.checkOwnership(ctx, new, owner); err != nil {
@@ -33,7 +62,7 @@ func (c *Client) Diff(ctx context.Context, old, new []Object, owner Owner) (stri
 	}
 	var out strings.Builder
 	for _, o := range new {
-		d, err := c.diffObject(ctx, o, owner)
+		d, err := c.diffObject(ctx, o, owner, ignore.pointers(o))
 		if err != nil {
 			return "", fmt.Errorf("diffing %s%s: %w", o, inSource(o.Source), err)
 		}
@@ -62,8 +91,9 @@ func (c *Client) Diff(ctx context.Context, old, new []Object, owner Owner) (stri
 	return out.String(), nil
 }
 
-// diffObject diffs one object of the new manifest against the cluster.
-func (c *Client) diffObject(ctx context.Context, o Object, owner Owner) (string, error) {
+// diffObject diffs one object of the new manifest against the cluster,
+// without the fields ignored points to.
+func (c *Client) diffObject(ctx context.Context, o Object, owner Owner, ignored [][]string) (string, error) {
 	live, err := c.get(ctx, o)
 	if apierrors.IsNotFound(err) {
 		after, err := diffYAML(applyBody(o, owner))
@@ -79,6 +109,9 @@ func (c *Client) diffObject(ctx context.Context, o Object, owner Owner) (string,
 	if err != nil {
 		return "", fmt.Errorf("dry-run apply: %w", err)
 	}
+	// Both were just read from the server: they are ours to change.
+	removePointers(live.Object, ignored)
+	removePointers(applied.Object, ignored)
 	before, err := diffYAML(live)
 	if err != nil {
 		return "", err
@@ -88,6 +121,43 @@ func (c *Client) diffObject(ctx context.Context, o Object, owner Owner) (string,
 		return "", err
 	}
 	return unifiedDiff("live "+diffName(o), "applied "+diffName(o), before, after), nil
+}
+
+// ignoreRules are IgnoreRules with their paths parsed.
+type ignoreRules []parsedIgnoreRule
+
+type parsedIgnoreRule struct {
+	kind, name string
+	pointers   [][]string
+}
+
+func parseIgnoreRules(rules []IgnoreRule) (ignoreRules, error) {
+	parsed := make(ignoreRules, len(rules))
+	for i, r := range rules {
+		parsed[i] = parsedIgnoreRule{kind: r.Kind, name: r.Name}
+		for _, p := range r.Paths {
+			tokens, err := ParsePointer(p)
+			if err != nil {
+				return nil, fmt.Errorf("ignore rule %d: %w", i, err)
+			}
+			if len(tokens) == 0 {
+				return nil, fmt.Errorf("ignore rule %d: JSON pointer %q names the whole object, not a field", i, p)
+			}
+			parsed[i].pointers = append(parsed[i].pointers, tokens)
+		}
+	}
+	return parsed, nil
+}
+
+// pointers are the paths the rules matching o leave out.
+func (rules ignoreRules) pointers(o Object) [][]string {
+	var out [][]string
+	for _, r := range rules {
+		if (r.kind == "" || r.kind == o.GetKind()) && (r.name == "" || r.name == o.GetName()) {
+			out = append(out, r.pointers...)
+		}
+	}
+	return out
 }
 
 // diffName names an object in diff headers: "apps/v1 Deployment shop/web".

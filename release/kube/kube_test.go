@@ -50,6 +50,7 @@ func TestClient(t *testing.T) {
 		"HookDeletePolicies":   testHookDeletePolicies,
 		"CRDs":                 testCRDs,
 		"Diff":                 testDiff,
+		"DiffIgnore":           testDiffIgnore,
 		"DiagnoseTimeout":      testDiagnoseTimeout,
 		"DiagnoseInvalidImage": testDiagnoseInvalidImage,
 		"DiagnoseLiveStatus":   testDiagnoseLiveStatus,
