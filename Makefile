@@ -24,7 +24,7 @@ test:
 # 200 MiB image next to Debian's docker-registry (Distribution 2.8).
 bench: build
 	BERTH=$(abspath $(BIN)) HELM=$$(./hack/build-helm.sh) \
-	  $(GO) test -run '^$$' -bench 'BenchmarkAPI|BenchmarkCharts|BenchmarkScheduling|BenchmarkKubelet|BenchmarkServiceProxy|BenchmarkRelease' -benchtime 1x -timeout 60m ./cmd/berth
+	  $(GO) test -run '^$$' -bench 'BenchmarkAPI|BenchmarkCharts|BenchmarkScheduling|BenchmarkKubelet|BenchmarkServiceProxy|BenchmarkRelease|BenchmarkGitOps' -benchtime 1x -timeout 60m ./cmd/berth
 	$(GO) test -run '^$$' -bench 'BenchmarkWriteAll|BenchmarkEndpointChange' -benchtime 10x ./orchestrator/proxy
 	command -v docker-registry >/dev/null || apt-get install -y docker-registry
 	$(GO) test -run '^$$' -bench BenchmarkRegistry -benchtime 1x ./registry/server

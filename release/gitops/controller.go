@@ -330,12 +330,15 @@ func (c *Controller) syncRelease(ctx context.Context, key string) (time.Duration
 		}
 		src = Source{Root: snap.dir, Commit: snap.commit}
 	}
+	before := rel.Status.DeepCopy()
 	o := syncer.ReconcileOne(ctx, rel, src, nil)
-	if _, err := c.store.UpdateStatus(ctx, rel); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return time.Second, nil
+	if !sameJSON(before, &rel.Status) {
+		if _, err := c.store.UpdateStatus(ctx, rel); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return time.Second, nil
+			}
+			return 0, err
 		}
-		return 0, err
 	}
 	if o.Action == ActionWaiting {
 		return 5 * time.Second, nil

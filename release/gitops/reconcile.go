@@ -47,10 +47,14 @@ type Reconciler struct {
 	Now      func() time.Time
 }
 
-// Source is the checkout a Release was declared in: chart.path and File
-// values are read under Root; Commit is recorded in the status.
+// Source is what a pass of reconciles reads from: the checkout the Releases
+// were declared in (chart.path and File values are read under Root; Commit
+// is recorded in the status), and optionally the release index's heads as
+// the pass began, by namespace/name, which spare an unchanged Release's
+// reads.
 type Source struct {
 	Root, Commit string
+	Heads        map[string]storage.Summary
 }
 
 // Action says what a reconcile did.
@@ -116,19 +120,27 @@ func (r *Reconciler) reconcile(ctx context.Context, rel *Release, src Source) Ou
 		st.LastAttemptedDigest, st.Failures, st.LastFailure = digest, 0, ""
 	}
 	name, ns := rel.ReleaseNameOrDefault(), rel.TargetNamespaceOrDefault()
+	if h, ok := src.Heads[key(ns, name)]; ok && h.Status == helmrelease.StatusDeployed &&
+		st.LastAppliedDigest == digest && st.LastAppliedRevision == h.Revision {
+		// The index says the revision this Release deployed is current:
+		// nothing else to read.
+		st.Failures, st.LastFailure = 0, ""
+		return r.checkDrift(ctx, rel, src, ch, vals, h)
+	}
 	history, err := r.Release.History(ctx, ns, name, 0)
 	if err != nil && !errors.Is(err, release.ErrReleaseNotFound) {
 		return r.failed(ctx, rel, fmt.Errorf("reading the history of release %s/%s: %w", ns, name, err))
 	}
 	var deployed *helmrelease.Release
-	if d := lastDeployed(history); d != nil {
+	d := lastDeployed(history)
+	if d != nil {
 		if deployed, err = r.Release.Get(ctx, ns, name, d.Revision); err != nil {
 			return r.failed(ctx, rel, fmt.Errorf("reading release %s/%s: %w", ns, name, err))
 		}
 	}
 	if deployed != nil && r.unchanged(rel, digest, deployed, ch, vals) {
 		st.LastAppliedDigest, st.LastAppliedRevision, st.Failures, st.LastFailure = digest, deployed.Version, 0, ""
-		return r.checkDrift(ctx, rel, src, ch, vals, deployed)
+		return r.checkDrift(ctx, rel, src, ch, vals, *d)
 	}
 	if st.Failures > rel.remediation(deployed != nil).Retries {
 		return Outcome{Action: ActionStalled, Revision: st.LastAppliedRevision, Err: errors.New(st.LastFailure),
@@ -197,8 +209,8 @@ func normalized(v map[string]any) any {
 // checkDrift compares the deployed revision's objects with the live ones, as
 // rel's drift detection says, and corrects them by an upgrade with the same
 // chart and values in correct mode.
-func (r *Reconciler) checkDrift(ctx context.Context, rel *Release, src Source, ch *helmchart.Chart, vals map[string]any, deployed *helmrelease.Release) Outcome {
-	unchanged := Outcome{Action: ActionUnchanged, Revision: deployed.Version, Message: fmt.Sprintf("release %s is at revision %d (%s)", deployed.Name, deployed.Version, chartName(deployed.Chart)), RequeueAfter: rel.IntervalOrDefault()}
+func (r *Reconciler) checkDrift(ctx context.Context, rel *Release, src Source, ch *helmchart.Chart, vals map[string]any, deployed storage.Summary) Outcome {
+	unchanged := Outcome{Action: ActionUnchanged, Revision: deployed.Revision, Message: fmt.Sprintf("release %s is at revision %d (%s)", deployed.Name, deployed.Revision, deployed.Chart), RequeueAfter: rel.IntervalOrDefault()}
 	mode := rel.DriftModeOrDefault()
 	if mode == DriftOff {
 		return unchanged
@@ -211,8 +223,8 @@ func (r *Reconciler) checkDrift(ctx context.Context, rel *Release, src Source, c
 		return unchanged
 	}
 	if mode == DriftWarn {
-		return Outcome{Action: ActionDriftDetected, Revision: deployed.Version, RequeueAfter: rel.IntervalOrDefault(), Err: errors.New("drift detected"),
-			Message: fmt.Sprintf("live objects of release %s/%s differ from revision %d (driftDetection.mode warn leaves them):\n%s", deployed.Namespace, deployed.Name, deployed.Version, diff)}
+		return Outcome{Action: ActionDriftDetected, Revision: deployed.Revision, RequeueAfter: rel.IntervalOrDefault(), Err: errors.New("drift detected"),
+			Message: fmt.Sprintf("live objects of release %s/%s differ from revision %d (driftDetection.mode warn leaves them):\n%s", deployed.Namespace, deployed.Name, deployed.Revision, diff)}
 	}
 	applied, err := r.upgrade(ctx, rel, src, ch, vals, "Drift corrected")
 	if err != nil {

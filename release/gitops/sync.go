@@ -2,10 +2,16 @@ package gitops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"berth.dev/berth/release"
+	"berth.dev/berth/release/storage"
 )
 
 // Syncer applies what a checkout declares and reconciles it once: the
@@ -63,15 +70,34 @@ func (s *Syncer) Sync(ctx context.Context, m *Manifests, src Source, opts SyncOp
 	if err != nil {
 		return nil, err
 	}
-	var results []SyncResult
-	ready := map[string]bool{}
-	for _, rel := range applied {
-		o := s.ReconcileOne(ctx, rel, src, ready)
-		if _, err := s.Store.UpdateStatus(ctx, rel); err != nil {
-			return results, err
+	if src.Heads, err = s.heads(ctx, applied); err != nil {
+		return nil, err
+	}
+	results := make([]SyncResult, len(applied))
+	ready := &readiness{known: map[string]bool{}}
+	// Releases of one dependency level reconcile at once; a level waits for
+	// the one before.
+	for _, level := range dependencyLevels(applied) {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(syncWorkers)
+		for _, i := range level {
+			rel := applied[i]
+			g.Go(func() error {
+				before := rel.Status.DeepCopy()
+				o := s.ReconcileOne(gctx, rel, src, ready.snapshot())
+				if !sameJSON(before, &rel.Status) {
+					if _, err := s.Store.UpdateStatus(gctx, rel); err != nil {
+						return err
+					}
+				}
+				ready.set(key(rel.Namespace, rel.Name), o.Err == nil)
+				results[i] = SyncResult{Namespace: rel.Namespace, Name: rel.Name, Outcome: o}
+				return nil
+			})
 		}
-		ready[key(rel.Namespace, rel.Name)] = o.Err == nil
-		results = append(results, SyncResult{Namespace: rel.Namespace, Name: rel.Name, Outcome: o})
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Prune {
 		pruned, err := s.prune(ctx, order)
@@ -116,9 +142,21 @@ func (s *Syncer) apply(ctx context.Context, namespaces []*corev1.Namespace, orde
 			return nil, err
 		}
 	}
+	existing, err := s.Store.List(ctx, "", labels.SelectorFromSet(labels.Set{SourceLabel: s.SourceID}))
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]*Release{}
+	for _, r := range existing {
+		live[key(r.Namespace, r.Name)] = r
+	}
 	applied := make([]*Release, 0, len(order))
 	for _, want := range order {
 		want.Labels = withLabel(want.Labels, SourceLabel, s.SourceID)
+		if cur := live[key(want.Namespace, want.Name)]; cur != nil && upToDate(cur, want) {
+			applied = append(applied, cur)
+			continue
+		}
 		rel, err := s.Store.Apply(ctx, want)
 		if err != nil {
 			return applied, err
@@ -126,6 +164,109 @@ func (s *Syncer) apply(ctx context.Context, namespaces []*corev1.Namespace, orde
 		applied = append(applied, rel)
 	}
 	return applied, nil
+}
+
+// upToDate says whether the live Release already is what applying want
+// would make it, so that an unchanged commit writes nothing.
+func upToDate(live, want *Release) bool {
+	if live.DeletionTimestamp != nil || !slices.Contains(live.Finalizers, Finalizer) {
+		return false
+	}
+	for k, v := range want.Labels {
+		if live.Labels[k] != v {
+			return false
+		}
+	}
+	for k, v := range want.Annotations {
+		if live.Annotations[k] != v {
+			return false
+		}
+	}
+	return sameJSON(live.Spec, want.Spec)
+}
+
+// sameJSON compares two values as JSON documents, whatever the key order or
+// spacing of the raw values inside them.
+func sameJSON(a, b any) bool {
+	var x, y any
+	for _, p := range []struct {
+		v   any
+		out *any
+	}{{a, &x}, {b, &y}} {
+		raw, err := json.Marshal(p.v)
+		if err != nil || json.Unmarshal(raw, p.out) != nil {
+			return false
+		}
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// heads reads the release index of the target namespaces of rels.
+func (s *Syncer) heads(ctx context.Context, rels []*Release) (map[string]storage.Summary, error) {
+	out := map[string]storage.Summary{}
+	seen := map[string]bool{}
+	for _, r := range rels {
+		ns := r.TargetNamespaceOrDefault()
+		if seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		heads, err := s.Reconciler.Release.Store.Heads(ctx, ns)
+		if err != nil {
+			return nil, fmt.Errorf("reading the releases of namespace %s: %w", ns, err)
+		}
+		for _, h := range heads {
+			out[key(h.Namespace, h.Name)] = h
+		}
+	}
+	return out, nil
+}
+
+// syncWorkers is how many Releases of one dependency level a sync
+// reconciles at once.
+const syncWorkers = 8
+
+// readiness is what a sync found of its Releases so far.
+type readiness struct {
+	mu    sync.Mutex
+	known map[string]bool
+}
+
+func (r *readiness) set(k string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.known[k] = ok
+}
+
+func (r *readiness) snapshot() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.known)
+}
+
+// dependencyLevels groups the indices of rels (in dependency order) so that
+// each Release comes in a later level than those of rels it depends on.
+func dependencyLevels(rels []*Release) [][]int {
+	level := map[string]int{}
+	var levels [][]int
+	for i, r := range rels {
+		l := 0
+		for _, d := range r.Spec.DependsOn {
+			ns := d.Namespace
+			if ns == "" {
+				ns = r.Namespace
+			}
+			if dl, ok := level[key(ns, d.Name)]; ok {
+				l = max(l, dl+1)
+			}
+		}
+		level[key(r.Namespace, r.Name)] = l
+		for len(levels) <= l {
+			levels = append(levels, nil)
+		}
+		levels[l] = append(levels[l], i)
+	}
+	return levels
 }
 
 // ReconcileOne reconciles rel unless a dependency is not Ready: readyNow

@@ -264,3 +264,11 @@ const ReconcileRequestAnnotation = "reconcile.berth.dev/requestedAt"
 // SourceLabel marks the Releases a GitSource (or berth sync) applied with
 // the source's id, to prune those a new commit no longer has.
 const SourceLabel = "gitops.berth.dev/source"
+
+// DeepCopy copies a status, for comparing it after a reconcile.
+func (s *ReleaseStatus) DeepCopy() *ReleaseStatus {
+	out := *s
+	out.Conditions = make([]metav1.Condition, len(s.Conditions))
+	copy(out.Conditions, s.Conditions)
+	return &out
+}
