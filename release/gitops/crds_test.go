@@ -352,4 +352,3 @@ func checkTable(t *testing.T, table *metav1.Table, columns []string, cells map[s
 		}
 	}
 }
-
