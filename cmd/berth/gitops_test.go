@@ -201,12 +201,33 @@ func TestGitOpsSync(t *testing.T) {
 		t.Errorf("history after the revert:\n%s", hist)
 	}
 
+	// An upgrade that never gets ready is retried once, then rolled back,
+	// and then left alone (Stalled) until the next change.
+	g.commit("missing image", map[string]string{"releases/app.yaml": strings.Replace(releaseYAML("app", ns, "one", "  timeout: 5s\n  upgrade: {remediation: {retries: 1, strategy: rollback}}\n"),
+		"pullPolicy: Never}", "pullPolicy: Never, repository: berth.dev/test/missing}", 1)})
+	if out := sync(2); action(out, "app") != "failed" || !strings.Contains(out, "attempt 1 of 2") {
+		t.Errorf("first failed attempt:\n%s", out)
+	}
+	if out := sync(2); action(out, "app") != "stalled" || !strings.Contains(out, "remediated by rollback") {
+		t.Errorf("second failed attempt:\n%s", out)
+	}
+	if out := sync(2); action(out, "app") != "stalled" {
+		t.Errorf("a Stalled Release was tried again:\n%s", out)
+	}
+	wantHistory := "1:superseded 2:superseded 3:superseded 4:failed 5:failed 6:deployed"
+	if got := c.history(t, ns, "app"); strings.Join(got, " ") != wantHistory {
+		t.Errorf("history after the failed upgrades: %v, want %s", got, wantHistory)
+	}
+	if got := c.kubectl(t, "get", "releases.berth.dev", "app", "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Stalled")].status}`); got != "True" {
+		t.Errorf("Stalled condition: %q", got)
+	}
+
 	// A broken commit is reported and changes nothing.
 	g.commit("broken", map[string]string{"releases/app.yaml": "apiVersion: berth.dev/v1\nkind: Release\nmetadata: {name: app\n"})
 	if out := sync(1); !strings.Contains(out, "releases/app.yaml") {
 		t.Errorf("the broken commit's error does not name the file:\n%s", out)
 	}
-	if got := c.history(t, ns, "app"); len(got) != 3 {
+	if got := c.history(t, ns, "app"); strings.Join(got, " ") != wantHistory {
 		t.Errorf("a broken commit changed the release: %v", got)
 	}
 
@@ -256,8 +277,8 @@ func TestGitOpsSync(t *testing.T) {
 // TestGitOpsController: berth server's controller applies what a
 // GitSource's commits declare and reconciles it: a commit installs, the next
 // upgrades, a broken one is reported on the GitSource and changes nothing, a
-// Release removed from Git is uninstalled. berth reconcile makes each take
-// effect at once rather than at the interval.
+// Release removed from Git is uninstalled. A commit takes effect within the
+// GitSource's interval, or at once with berth reconcile.
 func TestGitOpsController(t *testing.T) {
 	c := node.getNode(t)
 	ns := c.namespace(t)
@@ -267,7 +288,7 @@ func TestGitOpsController(t *testing.T) {
 	c.kubectlStdin(t, `apiVersion: berth.dev/v1
 kind: GitSource
 metadata: {name: team, namespace: `+ns+`}
-spec: {url: "`+g.url()+`", path: releases, interval: 1h}
+spec: {url: "`+g.url()+`", path: releases, interval: 2s}
 `, "apply", "-f", "-")
 
 	reconcile := func(wantExit int, args ...string) string {
@@ -312,8 +333,8 @@ spec: {url: "`+g.url()+`", path: releases, interval: 1h}
 		t.Errorf("reconciling an unchanged Release wrote a revision: %v", got)
 	}
 
+	// Without asking: the next fetch, at the interval, finds the commit.
 	g.commit("two", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "two", "")})
-	reconcile(0, "source", "team")
 	revision(2)
 
 	g.commit("broken", map[string]string{"releases/app.yaml": "kind: Release\napiVersion: berth.dev/v1\nspec: {chart: {path: nowhere}}\n"})

@@ -211,8 +211,10 @@ func (c *Controller) syncSource(ctx context.Context, key string) (time.Duration,
 	names := make([]string, 0, len(applied))
 	for _, r := range applied {
 		names = append(names, r.Namespace+"/"+r.Name)
-		// A new commit may change a chart in Git and not the Release.
-		c.releaseQ.Add(r.Namespace + "/" + r.Name)
+		if old.commit != snap.commit {
+			// A new commit may change a chart in Git and not the Release.
+			c.releaseQ.Add(r.Namespace + "/" + r.Name)
+		}
 	}
 	src.Status.LastAppliedCommit, src.Status.Releases = snap.commit, names
 	return interval, c.sourceStatus(ctx, src, metav1.ConditionTrue, ReasonSucceeded,
