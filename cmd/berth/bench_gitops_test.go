@@ -35,8 +35,8 @@ func BenchmarkGitOps(b *testing.B) {
 	c.kubectl(b, "create", "namespace", ns)
 	g := newGitRepo(b)
 	g.addChart("chart", "0.1.0")
-	g.commit("app", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
-	c.kubectlStdin(b, fmt.Sprintf("apiVersion: berth.dev/v1\nkind: GitSource\nmetadata: {name: team, namespace: %s}\nspec: {url: %q, path: releases, interval: 1h}\n", ns, g.url()), "apply", "-f", "-")
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
+	c.kubectlStdin(b, fmt.Sprintf("apiVersion: berth.dev/v1\nkind: GitSource\nmetadata: {name: team, namespace: %s}\nspec: {url: %q, path: releases, interval: 1h}\n", ns, g.FileURL()), "apply", "-f", "-")
 	start := time.Now()
 	if _, _, err := gitops.RequestReconcile(context.Background(), dyn.Resource(gitops.GitSourcesResource()).Namespace(ns), "team", time.Minute); err != nil {
 		b.Fatal(err)
@@ -47,9 +47,9 @@ func BenchmarkGitOps(b *testing.B) {
 	// chart).
 	g2 := newGitRepo(b)
 	g2.addChart("chart", "0.1.0")
-	g2.commit("web", map[string]string{"releases/web.yaml": releaseYAML("web", ns, "web", "")})
+	g2.Commit(map[string]string{"releases/web.yaml": releaseYAML("web", ns, "web", "")})
 	start = time.Now()
-	timeCommand(b, c.berthCmd("sync", "--repo", g2.url(), "--path", "releases"))
+	timeCommand(b, c.berthCmd("sync", "--repo", g2.FileURL(), "--path", "releases"))
 	syncServing := waitServing(b, c, ns, "web", "web", start)
 
 	// 200 Releases of a chart of one ConfigMap, then the same again.
@@ -61,8 +61,8 @@ func BenchmarkGitOps(b *testing.B) {
 	for i := range 200 {
 		files[fmt.Sprintf("releases/r%03d.yaml", i)] = fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Release\nmetadata: {name: r%03d, namespace: %s}\nspec:\n  chart: {path: chart}\n  values: {deployment: false, message: m%d}\n", i, manyNS, i)
 	}
-	many.commit("200 releases", files)
-	first := timeCommand(b, c.berthCmd("sync", "--repo", many.url(), "--path", "releases"))
+	many.Commit(files)
+	first := timeCommand(b, c.berthCmd("sync", "--repo", many.FileURL(), "--path", "releases"))
 	revisions := func() int {
 		list, err := dyn.Resource(revisionsGVR).Namespace(manyNS).List(context.Background(), metav1.ListOptions{})
 		if err != nil {
@@ -71,7 +71,7 @@ func BenchmarkGitOps(b *testing.B) {
 		return len(list.Items)
 	}
 	before := revisions()
-	unchanged := timeCommand(b, c.berthCmd("sync", "--repo", many.url(), "--path", "releases"))
+	unchanged := timeCommand(b, c.berthCmd("sync", "--repo", many.FileURL(), "--path", "releases"))
 	if after := revisions(); after != before {
 		b.Errorf("the sync of 200 unchanged Releases wrote %d revisions", after-before)
 	}

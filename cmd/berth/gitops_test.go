@@ -1,65 +1,25 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"berth.dev/berth/release/gitops/checkout/gittest"
 )
 
 // gitRepo is a Git repository a test commits Releases to, as a team would.
 type gitRepo struct {
-	t    testing.TB
-	dir  string
-	repo *git.Repository
-	when time.Time
+	*gittest.Repo
+	t testing.TB
 }
 
 func newGitRepo(t testing.TB) *gitRepo {
-	t.Helper()
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &gitRepo{t: t, dir: dir, repo: repo, when: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (g *gitRepo) url() string { return "file://" + g.dir }
-
-// commit writes files (empty content removes one) and commits them.
-func (g *gitRepo) commit(msg string, files map[string]string) {
-	g.t.Helper()
-	wt, err := g.repo.Worktree()
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	for name, content := range files {
-		p := filepath.Join(g.dir, filepath.FromSlash(name))
-		if content == "" {
-			if _, err := wt.Remove(name); err != nil {
-				g.t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			g.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			g.t.Fatal(err)
-		}
-		if _, err := wt.Add(name); err != nil {
-			g.t.Fatal(err)
-		}
-	}
-	g.when = g.when.Add(time.Second)
-	if _, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "Test", Email: "test@example.com", When: g.when}}); err != nil {
-		g.t.Fatal(err)
-	}
+	return &gitRepo{Repo: gittest.New(t, "main"), t: t}
 }
 
 // addChart commits the demo chart under dir at version.
@@ -102,7 +62,24 @@ func (g *gitRepo) commitTree(src, dir string, edit func(rel, content string) str
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	g.commit("chart "+dir, files)
+	g.Commit(files)
+}
+
+// berthExit runs a berth command expecting exit code want and returns its
+// standard output and error.
+func (c *cluster) berthExit(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	out, stderr, err := c.berthResult(args...)
+	exit := 0
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("berth %v: %v", args, err)
+	}
+	if exit != want {
+		t.Fatalf("berth %v: exit %d, want %d\n%s%s", args, exit, want, out, stderr)
+	}
+	return out + stderr
 }
 
 // releaseYAML is a Release of the demo chart at chart/ in ns.
@@ -128,22 +105,11 @@ func TestGitOpsSync(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // berth sync's checkouts
 	g := newGitRepo(t)
 	g.addChart("chart", "0.1.0")
-	g.commit("app", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
 
 	sync := func(wantExit int, args ...string) string {
 		t.Helper()
-		out, stderr, err := c.berthResult(append([]string{"sync", "--repo", g.url(), "--path", "releases", "--prune"}, args...)...)
-		exit := 0
-		if err != nil {
-			exit = 1
-			if ee, ok := err.(interface{ ExitCode() int }); ok {
-				exit = ee.ExitCode()
-			}
-		}
-		if exit != wantExit {
-			t.Fatalf("berth sync %v: exit %d, want %d\n%s%s", args, exit, wantExit, out, stderr)
-		}
-		return out + stderr
+		return c.berthExit(t, wantExit, append([]string{"sync", "--repo", g.FileURL(), "--path", "releases", "--prune"}, args...)...)
 	}
 	action := func(report, name string) string {
 		t.Helper()
@@ -176,7 +142,7 @@ func TestGitOpsSync(t *testing.T) {
 
 	// A version bump with a new message upgrades; --dry-run first says so.
 	g.addChart("chart", "0.2.0")
-	g.commit("two", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "two", "")})
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "two", "")})
 	if a := action(sync(0, "--dry-run"), "app"); a != "would upgrade" {
 		t.Errorf("dry run: %s", a)
 	}
@@ -192,7 +158,7 @@ func TestGitOpsSync(t *testing.T) {
 
 	// Reverting the commit rolls forward to the old chart and message.
 	g.addChart("chart", "0.1.0")
-	g.commit("revert", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
 	if a := action(sync(0), "app"); a != "upgraded" {
 		t.Errorf("sync of the revert: %s", a)
 	}
@@ -203,7 +169,7 @@ func TestGitOpsSync(t *testing.T) {
 
 	// An upgrade that never gets ready is retried once, then rolled back,
 	// and then left alone (Stalled) until the next change.
-	g.commit("missing image", map[string]string{"releases/app.yaml": strings.Replace(releaseYAML("app", ns, "one", "  timeout: 5s\n  upgrade: {remediation: {retries: 1, strategy: rollback}}\n"),
+	g.Commit(map[string]string{"releases/app.yaml": strings.Replace(releaseYAML("app", ns, "one", "  timeout: 5s\n  upgrade: {remediation: {retries: 1, strategy: rollback}}\n"),
 		"pullPolicy: Never}", "pullPolicy: Never, repository: berth.dev/test/missing}", 1)})
 	if out := sync(2); action(out, "app") != "failed" || !strings.Contains(out, "attempt 1 of 2") {
 		t.Errorf("first failed attempt:\n%s", out)
@@ -223,7 +189,7 @@ func TestGitOpsSync(t *testing.T) {
 	}
 
 	// A broken commit is reported and changes nothing.
-	g.commit("broken", map[string]string{"releases/app.yaml": "apiVersion: berth.dev/v1\nkind: Release\nmetadata: {name: app\n"})
+	g.Commit(map[string]string{"releases/app.yaml": "apiVersion: berth.dev/v1\nkind: Release\nmetadata: {name: app\n"})
 	if out := sync(1); !strings.Contains(out, "releases/app.yaml") {
 		t.Errorf("the broken commit's error does not name the file:\n%s", out)
 	}
@@ -232,7 +198,7 @@ func TestGitOpsSync(t *testing.T) {
 	}
 
 	// dependsOn: app waits for db, though app's file comes first.
-	g.commit("db", map[string]string{
+	g.Commit(map[string]string{
 		"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n"),
 		"releases/db.yaml":  releaseYAML("db", ns, "db", ""),
 	})
@@ -242,7 +208,7 @@ func TestGitOpsSync(t *testing.T) {
 	}
 
 	// Drift: reported in warn mode, corrected in correct mode.
-	g.commit("warn", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n  driftDetection: {mode: warn}\n")})
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n  driftDetection: {mode: warn}\n")})
 	sync(0)
 	c.kubectl(t, "scale", "deployment", "app", "-n", ns, "--replicas=0")
 	out = sync(2)
@@ -252,7 +218,7 @@ func TestGitOpsSync(t *testing.T) {
 	if got := c.kubectl(t, "get", "deployment", "app", "-n", ns, "-o", "jsonpath={.spec.replicas}"); got != "0" {
 		t.Errorf("warn mode changed the replicas: %s", got)
 	}
-	g.commit("correct", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n  driftDetection: {mode: correct}\n")})
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n  driftDetection: {mode: correct}\n")})
 	if a := action(sync(0), "app"); a != "drift corrected" {
 		t.Errorf("drift in correct mode: %s", a)
 	}
@@ -261,7 +227,7 @@ func TestGitOpsSync(t *testing.T) {
 	}
 
 	// Removed from Git: uninstalled and deleted with --prune.
-	g.commit("remove", map[string]string{"releases/app.yaml": "", "releases/db.yaml": "", "releases/README.md": "No releases for now.\n"})
+	g.Commit(map[string]string{"releases/app.yaml": "", "releases/db.yaml": "", "releases/README.md": "No releases for now.\n"})
 	out = sync(0)
 	if action(out, "app") != "pruned" || action(out, "db") != "pruned" {
 		t.Errorf("prune:\n%s", out)
@@ -284,27 +250,16 @@ func TestGitOpsController(t *testing.T) {
 	ns := c.namespace(t)
 	g := newGitRepo(t)
 	g.addChart("chart", "0.1.0")
-	g.commit("app", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "one", "")})
 	c.kubectlStdin(t, `apiVersion: berth.dev/v1
 kind: GitSource
 metadata: {name: team, namespace: `+ns+`}
-spec: {url: "`+g.url()+`", path: releases, interval: 2s}
+spec: {url: "`+g.FileURL()+`", path: releases, interval: 2s}
 `, "apply", "-f", "-")
 
 	reconcile := func(wantExit int, args ...string) string {
 		t.Helper()
-		out, stderr, err := c.berthResult(append([]string{"reconcile", "-n", ns, "--timeout", "2m"}, args...)...)
-		exit := 0
-		if err != nil {
-			exit = 1
-			if ee, ok := err.(interface{ ExitCode() int }); ok {
-				exit = ee.ExitCode()
-			}
-		}
-		if exit != wantExit {
-			t.Fatalf("berth reconcile %v: exit %d, want %d\n%s%s", args, exit, wantExit, out, stderr)
-		}
-		return out
+		return c.berthExit(t, wantExit, append([]string{"reconcile", "-n", ns, "--timeout", "2m"}, args...)...)
 	}
 	revision := func(want int) {
 		t.Helper()
@@ -334,10 +289,10 @@ spec: {url: "`+g.url()+`", path: releases, interval: 2s}
 	}
 
 	// Without asking: the next fetch, at the interval, finds the commit.
-	g.commit("two", map[string]string{"releases/app.yaml": releaseYAML("app", ns, "two", "")})
+	g.Commit(map[string]string{"releases/app.yaml": releaseYAML("app", ns, "two", "")})
 	revision(2)
 
-	g.commit("broken", map[string]string{"releases/app.yaml": "kind: Release\napiVersion: berth.dev/v1\nspec: {chart: {path: nowhere}}\n"})
+	g.Commit(map[string]string{"releases/app.yaml": "kind: Release\napiVersion: berth.dev/v1\nspec: {chart: {path: nowhere}}\n"})
 	if out := reconcile(2, "source", "team"); !strings.Contains(out, "releases/app.yaml") {
 		t.Errorf("the broken commit's report does not name the file: %q", out)
 	}
@@ -345,7 +300,7 @@ spec: {url: "`+g.url()+`", path: releases, interval: 2s}
 		t.Errorf("a broken commit changed the release: %v", got)
 	}
 
-	g.commit("remove", map[string]string{"releases/app.yaml": "", "releases/README.md": "No releases for now.\n"})
+	g.Commit(map[string]string{"releases/app.yaml": "", "releases/README.md": "No releases for now.\n"})
 	reconcile(0, "source", "team")
 	deadline := time.Now().Add(2 * time.Minute)
 	for c.kubectl(t, "get", "releases.berth.dev", "-n", ns, "-o", "name") != "" || strings.TrimSpace(c.berth(t, "list", "-n", ns, "-q")) != "" {

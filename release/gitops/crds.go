@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -12,14 +11,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"berth.dev/berth/release/storage"
 )
 
 // The API group, version and kinds of the GitOps resources.
 const (
-	Group         = "berth.dev"
+	Group         = storage.Group
 	Version       = "v1"
 	APIVersion    = Group + "/" + Version
 	KindRelease   = "Release"
@@ -268,20 +268,8 @@ func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error
 		}
 	}
 	for _, crd := range want {
-		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-			got, err := crds.Get(ctx, crd.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			for _, c := range got.Status.Conditions {
-				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("waiting for CustomResourceDefinition %s to be established: %w", crd.Name, err)
+		if err := storage.WaitEstablished(ctx, client, crd.Name); err != nil {
+			return err
 		}
 	}
 	return nil

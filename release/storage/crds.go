@@ -119,21 +119,31 @@ func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error
 		if _, err := crds.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating CustomResourceDefinition %s: %w", want.Name, err)
 		}
-		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-			got, err := crds.Get(ctx, want.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			for _, c := range got.Status.Conditions {
-				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("waiting for CustomResourceDefinition %s to be established: %w", want.Name, err)
+		if err := WaitEstablished(ctx, client, want.Name); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// WaitEstablished returns once the API serves the CustomResourceDefinition
+// name (its Established condition is true), or fails after a minute.
+func WaitEstablished(ctx context.Context, client apiextensionsclient.Interface, name string) error {
+	crds := client.ApiextensionsV1().CustomResourceDefinitions()
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		got, err := crds.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range got.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for CustomResourceDefinition %s to be established: %w", name, err)
 	}
 	return nil
 }

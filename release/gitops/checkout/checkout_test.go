@@ -10,21 +10,23 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"berth.dev/berth/release/gitops/checkout/gittest"
 )
 
 func TestFetchBranch(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		url  func(*upstream) string
+		url  func(*gittest.Repo) string
 	}{
-		{"file URL", (*upstream).fileURL},
-		{"plain path", func(u *upstream) string { return u.dir }},
+		{"file URL", (*gittest.Repo).FileURL},
+		{"plain path", func(u *gittest.Repo) string { return u.Dir }},
 		// A repository without a worktree, laid out as a bare one is.
-		{"git directory", func(u *upstream) string { return filepath.Join(u.dir, ".git") }},
+		{"git directory", func(u *gittest.Repo) string { return filepath.Join(u.Dir, ".git") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newUpstream(t, "main")
-			first := up.commit(map[string]string{"a.txt": "one", "sub/b.txt": "bee", ".gitignore": "*.log\n"})
+			up := gittest.New(t, "main")
+			first := up.Commit(map[string]string{"a.txt": "one", "sub/b.txt": "bee", ".gitignore": "*.log\n"})
 			dir := filepath.Join(t.TempDir(), "checkout")
 			o := Options{URL: tc.url(up), Ref: Ref{Branch: "main"}, Dir: dir}
 
@@ -38,7 +40,7 @@ func TestFetchBranch(t *testing.T) {
 			}
 			wantFiles(t, dir, map[string]string{"a.txt": "one", "sub/b.txt": "bee", ".gitignore": "*.log\n"})
 
-			second := up.commit(map[string]string{"a.txt": "two", "sub/b.txt": "", "c/d.txt": "dee"})
+			second := up.Commit(map[string]string{"a.txt": "two", "sub/b.txt": "", "c/d.txt": "dee"})
 			// The cache is berth's: local edits and stray files, ignored ones
 			// too, must not survive.
 			for name, content := range map[string]string{"c/d.txt": "local edit", "stray.txt": "x", "straydir/e.txt": "x", "debug.log": "x"} {
@@ -76,15 +78,15 @@ func TestFetchBranch(t *testing.T) {
 }
 
 func TestFetchOtherBranch(t *testing.T) {
-	up := newUpstream(t, "main")
-	first := up.commit(map[string]string{"a.txt": "main"})
-	up.switchBranch("feature")
-	feature := up.commit(map[string]string{"a.txt": "feature"})
-	up.switchBranch("main")
-	up.commit(map[string]string{"a.txt": "main again"})
+	up := gittest.New(t, "main")
+	first := up.Commit(map[string]string{"a.txt": "main"})
+	up.SwitchBranch("feature")
+	feature := up.Commit(map[string]string{"a.txt": "feature"})
+	up.SwitchBranch("main")
+	up.Commit(map[string]string{"a.txt": "main again"})
 
 	dir := t.TempDir()
-	res, err := Fetch(t.Context(), Options{URL: up.fileURL(), Ref: Ref{Branch: "feature"}, Dir: dir})
+	res, err := Fetch(t.Context(), Options{URL: up.FileURL(), Ref: Ref{Branch: "feature"}, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,13 +114,13 @@ func TestFetchTag(t *testing.T) {
 		{"annotated", "release v1\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newUpstream(t, "main")
-			tagged := up.commit(map[string]string{"a.txt": "v1"})
-			up.tag("v1", tagged, tc.message)
-			up.commit(map[string]string{"a.txt": "after v1"})
+			up := gittest.New(t, "main")
+			tagged := up.Commit(map[string]string{"a.txt": "v1"})
+			up.Tag("v1", tagged, tc.message)
+			up.Commit(map[string]string{"a.txt": "after v1"})
 
 			dir := t.TempDir()
-			res, err := Fetch(t.Context(), Options{URL: up.fileURL(), Ref: Ref{Tag: "v1"}, Dir: dir})
+			res, err := Fetch(t.Context(), Options{URL: up.FileURL(), Ref: Ref{Tag: "v1"}, Dir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,12 +133,12 @@ func TestFetchTag(t *testing.T) {
 }
 
 func TestFetchCommit(t *testing.T) {
-	up := newUpstream(t, "main")
-	first := up.commit(map[string]string{"a.txt": "one"})
-	up.commit(map[string]string{"a.txt": "two"})
+	up := gittest.New(t, "main")
+	first := up.Commit(map[string]string{"a.txt": "one"})
+	up.Commit(map[string]string{"a.txt": "two"})
 
 	dir := t.TempDir()
-	o := Options{URL: up.fileURL(), Ref: Ref{Commit: first.String()}, Dir: dir}
+	o := Options{URL: up.FileURL(), Ref: Ref{Commit: first.String()}, Dir: dir}
 	res, err := Fetch(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -147,21 +149,21 @@ func TestFetchCommit(t *testing.T) {
 	wantFiles(t, dir, map[string]string{"a.txt": "one"})
 
 	// A pinned commit stays put however the branch moves.
-	up.commit(map[string]string{"a.txt": "three"})
+	up.Commit(map[string]string{"a.txt": "three"})
 	if res, err = Fetch(t.Context(), o); err != nil || res.Commit != first.String() {
 		t.Errorf("second Fetch = %+v, %v; want %s", res, err, first)
 	}
 }
 
 func TestFetchDefaultBranch(t *testing.T) {
-	up := newUpstream(t, "trunk")
-	tip := up.commit(map[string]string{"a.txt": "trunk"})
-	up.switchBranch("other")
-	up.commit(map[string]string{"a.txt": "other"})
-	up.switchBranch("trunk")
+	up := gittest.New(t, "trunk")
+	tip := up.Commit(map[string]string{"a.txt": "trunk"})
+	up.SwitchBranch("other")
+	up.Commit(map[string]string{"a.txt": "other"})
+	up.SwitchBranch("trunk")
 
 	dir := t.TempDir()
-	res, err := Fetch(t.Context(), Options{URL: up.fileURL(), Dir: dir})
+	res, err := Fetch(t.Context(), Options{URL: up.FileURL(), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,16 +174,16 @@ func TestFetchDefaultBranch(t *testing.T) {
 }
 
 func TestFetchNotFound(t *testing.T) {
-	up := newUpstream(t, "main")
-	up.commit(map[string]string{"a.txt": "one"})
+	up := gittest.New(t, "main")
+	up.Commit(map[string]string{"a.txt": "one"})
 	missing := strings.Repeat("ab", 20)
 	for _, ref := range []Ref{{Branch: "nope"}, {Tag: "v9"}, {Commit: missing}} {
 		t.Run(ref.String(), func(t *testing.T) {
-			_, err := Fetch(t.Context(), Options{URL: up.fileURL(), Ref: ref, Dir: t.TempDir()})
+			_, err := Fetch(t.Context(), Options{URL: up.FileURL(), Ref: ref, Dir: t.TempDir()})
 			if !errors.Is(err, ErrRefNotFound) {
 				t.Fatalf("Fetch error = %v, want ErrRefNotFound", err)
 			}
-			for _, want := range []string{ref.String(), up.fileURL()} {
+			for _, want := range []string{ref.String(), up.FileURL()} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not name %q", err, want)
 				}
@@ -199,17 +201,17 @@ func TestFetchNotARepository(t *testing.T) {
 }
 
 func TestFetchReplacesOtherCache(t *testing.T) {
-	a := newUpstream(t, "main")
-	a.commit(map[string]string{"a.txt": "from a"})
-	b := newUpstream(t, "main")
-	fromB := b.commit(map[string]string{"b.txt": "from b"})
+	a := gittest.New(t, "main")
+	a.Commit(map[string]string{"a.txt": "from a"})
+	b := gittest.New(t, "main")
+	fromB := b.Commit(map[string]string{"b.txt": "from b"})
 
 	dir := t.TempDir()
-	if _, err := Fetch(t.Context(), Options{URL: a.fileURL(), Dir: dir}); err != nil {
+	if _, err := Fetch(t.Context(), Options{URL: a.FileURL(), Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	wantFiles(t, dir, map[string]string{"a.txt": "from a"})
-	res, err := Fetch(t.Context(), Options{URL: b.fileURL(), Dir: dir})
+	res, err := Fetch(t.Context(), Options{URL: b.FileURL(), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,13 +222,13 @@ func TestFetchReplacesOtherCache(t *testing.T) {
 }
 
 func TestFetchKeepsOtherFiles(t *testing.T) {
-	up := newUpstream(t, "main")
-	up.commit(map[string]string{"a.txt": "one"})
+	up := gittest.New(t, "main")
+	up.Commit(map[string]string{"a.txt": "one"})
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Fetch(t.Context(), Options{URL: up.fileURL(), Dir: dir})
+	_, err := Fetch(t.Context(), Options{URL: up.FileURL(), Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "empty or new directory") {
 		t.Errorf("Fetch error = %v, want a refusal to replace the directory", err)
 	}
@@ -256,20 +258,20 @@ func TestFetchInvalidOptions(t *testing.T) {
 }
 
 func TestFetchCancelled(t *testing.T) {
-	up := newUpstream(t, "main")
-	up.commit(map[string]string{"a.txt": "one"})
+	up := gittest.New(t, "main")
+	up.Commit(map[string]string{"a.txt": "one"})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := Fetch(ctx, Options{URL: up.fileURL(), Dir: t.TempDir()})
+	_, err := Fetch(ctx, Options{URL: up.FileURL(), Dir: t.TempDir()})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Fetch error = %v, want context.Canceled", err)
 	}
 }
 
 func TestHead(t *testing.T) {
-	up := newUpstream(t, "main")
-	tip := up.commit(map[string]string{"sub/a.txt": "one"})
-	for _, dir := range []string{up.dir, filepath.Join(up.dir, "sub")} {
+	up := gittest.New(t, "main")
+	tip := up.Commit(map[string]string{"sub/a.txt": "one"})
+	for _, dir := range []string{up.Dir, filepath.Join(up.Dir, "sub")} {
 		if got, err := Head(dir); err != nil || got != tip.String() {
 			t.Errorf("Head(%s) = %q, %v; want %s", dir, got, err, tip)
 		}

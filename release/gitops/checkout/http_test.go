@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"berth.dev/berth/release/gitops/checkout/gittest"
 )
 
 // gitHTTPS is a smart HTTP git server with TLS and basic auth serving one
@@ -59,10 +61,10 @@ func serveHTTPS(t *testing.T, dir, user, password string) *gitHTTPS {
 }
 
 func TestFetchHTTPS(t *testing.T) {
-	up := newUpstream(t, "main")
-	first := up.commit(map[string]string{"a.txt": "one", "sub/b.txt": "bee"})
-	up.tag("v1", first, "release v1\n")
-	srv := serveHTTPS(t, up.dir, "berth", "s3cret")
+	up := gittest.New(t, "main")
+	first := up.Commit(map[string]string{"a.txt": "one", "sub/b.txt": "bee"})
+	up.Tag("v1", first, "release v1\n")
+	srv := serveHTTPS(t, up.Dir, "berth", "s3cret")
 	url := srv.url
 	auth := Auth{Username: "berth", Password: "s3cret", CA: srv.ca}
 	dir := t.TempDir()
@@ -77,7 +79,7 @@ func TestFetchHTTPS(t *testing.T) {
 		}
 		wantFiles(t, dir, map[string]string{"a.txt": "one", "sub/b.txt": "bee"})
 	})
-	second := up.commit(map[string]string{"a.txt": "two", "sub/b.txt": ""})
+	second := up.Commit(map[string]string{"a.txt": "two", "sub/b.txt": ""})
 	t.Run("branch follows the tip", func(t *testing.T) {
 		res, err := Fetch(t.Context(), Options{URL: url, Ref: Ref{Branch: "main"}, Auth: auth, Dir: dir})
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"berth.dev/berth/release/gitops/checkout/gittest"
 )
 
 // gitSSH is an ssh server on the loopback that runs git-upload-pack for one
@@ -125,9 +127,9 @@ func serveSSHConn(ctx context.Context, conn net.Conn, cfg *ssh.ServerConfig, dir
 }
 
 func TestFetchSSH(t *testing.T) {
-	up := newUpstream(t, "main")
-	tip := up.commit(map[string]string{"a.txt": "over ssh"})
-	srv := serveSSH(t, up.dir)
+	up := gittest.New(t, "main")
+	tip := up.Commit(map[string]string{"a.txt": "over ssh"})
+	srv := serveSSH(t, up.Dir)
 
 	t.Run("identity and known_hosts", func(t *testing.T) {
 		dir := t.TempDir()
