@@ -38,13 +38,16 @@ type Install struct {
 	DryRun          DryRun
 	// Replace re-uses the name of a release that was uninstalled with its
 	// history kept, or that failed.
-	Replace      bool
-	Wait         bool
-	WaitForJobs  bool
-	Timeout      time.Duration
-	Atomic       bool
-	NoHooks      bool
-	SkipCRDs     bool
+	Replace     bool
+	Wait        bool
+	WaitForJobs bool
+	Timeout     time.Duration
+	Atomic      bool
+	NoHooks     bool
+	SkipCRDs    bool
+	// ReplaceCRDs updates the chart's CRDs that exist already; Helm leaves
+	// them alone.
+	ReplaceCRDs  bool
 	SubNotes     bool
 	Description  string
 	PostRenderer postrender.PostRenderer
@@ -100,7 +103,7 @@ func (i *Install) Run(ctx context.Context, ch *helmchart.Chart, vals map[string]
 		return nil, err
 	}
 	if !i.SkipCRDs && len(rendered.CRDs) > 0 {
-		if err := i.installCRDs(ctx, rendered); err != nil {
+		if err := cfg.installCRDs(ctx, rendered, i.Namespace, i.ReplaceCRDs); err != nil {
 			return nil, err
 		}
 	}
@@ -155,16 +158,18 @@ func (i *Install) createNamespace(ctx context.Context) error {
 	return nil
 }
 
-func (i *Install) installCRDs(ctx context.Context, rendered *chart.Rendered) error {
+// installCRDs installs the CRDs of a chart's crds/ directory; replace
+// updates those that exist.
+func (c *Config) installCRDs(ctx context.Context, rendered *chart.Rendered, namespace string, replace bool) error {
 	var crds []kube.Object
 	for _, crd := range rendered.CRDs {
-		objs, err := i.cfg.Kube.Build(string(crd.File.Data), i.Namespace)
+		objs, err := c.Kube.Build(string(crd.File.Data), namespace)
 		if err != nil {
 			return fmt.Errorf("failed to install CRD %s: %w", crd.Filename, err)
 		}
 		crds = append(crds, objs...)
 	}
-	return i.cfg.Kube.InstallCRDs(ctx, crds)
+	return c.Kube.InstallCRDs(ctx, crds, replace)
 }
 
 // fail records why the install failed and, with Atomic, removes what it made.

@@ -21,24 +21,28 @@ type Upgrade struct {
 
 	Namespace string
 	// Install installs the release if it does not exist (upgrade --install).
-	Install              bool
-	CreateNamespace      bool
-	DryRun               DryRun
-	Wait                 bool
-	WaitForJobs          bool
-	Timeout              time.Duration
-	Atomic               bool
-	CleanupOnFail        bool
-	Force                bool
-	NoHooks              bool
-	SkipCRDs             bool
-	SubNotes             bool
-	ReuseValues          bool
-	ResetValues          bool
-	ResetThenReuseValues bool
-	MaxHistory           int
-	Description          string
-	PostRenderer         postrender.PostRenderer
+	Install         bool
+	CreateNamespace bool
+	DryRun          DryRun
+	Wait            bool
+	WaitForJobs     bool
+	Timeout         time.Duration
+	Atomic          bool
+	CleanupOnFail   bool
+	Force           bool
+	NoHooks         bool
+	SkipCRDs        bool
+	// InstallCRDs installs the chart's CRDs that do not exist yet before
+	// upgrading, and ReplaceCRDs also updates those that do; Helm's
+	// upgrade does neither.
+	InstallCRDs, ReplaceCRDs bool
+	SubNotes                 bool
+	ReuseValues              bool
+	ResetValues              bool
+	ResetThenReuseValues     bool
+	MaxHistory               int
+	Description              string
+	PostRenderer             postrender.PostRenderer
 }
 
 // NewUpgrade returns an upgrade with Helm's defaults.
@@ -112,6 +116,11 @@ func (u *Upgrade) Run(ctx context.Context, name string, ch *helmchart.Chart, val
 		rel.Info.Description = "Dry run complete"
 		return rel, nil
 	}
+	if (u.InstallCRDs || u.ReplaceCRDs) && len(rendered.CRDs) > 0 {
+		if err := cfg.installCRDs(ctx, rendered, u.Namespace, u.ReplaceCRDs); err != nil {
+			return nil, err
+		}
+	}
 	if err := cfg.Store.Create(ctx, rel); err != nil {
 		return nil, err
 	}
@@ -141,7 +150,7 @@ func (u *Upgrade) install(ctx context.Context, name string, ch *helmchart.Chart,
 	i := NewInstall(u.cfg)
 	i.ReleaseName, i.Namespace, i.CreateNamespace, i.DryRun = name, u.Namespace, u.CreateNamespace, u.DryRun
 	i.Wait, i.WaitForJobs, i.Timeout, i.Atomic = u.Wait, u.WaitForJobs, u.Timeout, u.Atomic
-	i.NoHooks, i.SkipCRDs, i.SubNotes, i.Description, i.PostRenderer = u.NoHooks, u.SkipCRDs, u.SubNotes, u.Description, u.PostRenderer
+	i.NoHooks, i.SkipCRDs, i.ReplaceCRDs, i.SubNotes, i.Description, i.PostRenderer = u.NoHooks, u.SkipCRDs, u.ReplaceCRDs, u.SubNotes, u.Description, u.PostRenderer
 	return i.Run(ctx, ch, vals)
 }
 

@@ -239,7 +239,7 @@ func (r *Reconciler) install(ctx context.Context, rel *Release, src Source, ch *
 	i := release.NewInstall(r.Release)
 	i.ReleaseName, i.Namespace, i.CreateNamespace = rel.ReleaseNameOrDefault(), rel.TargetNamespaceOrDefault(), true
 	i.Wait, i.Timeout = true, rel.TimeoutOrDefault()
-	i.SkipCRDs = rel.Spec.CRDs == CRDsSkip
+	i.SkipCRDs, i.ReplaceCRDs = rel.Spec.CRDs == CRDsSkip, rel.Spec.CRDs == CRDsCreateReplace
 	i.Replace = true // over an uninstalled release kept in history
 	i.Description = description("Install", src)
 	return i.Run(ctx, ch, vals)
@@ -249,7 +249,9 @@ func (r *Reconciler) upgrade(ctx context.Context, rel *Release, src Source, ch *
 	u := release.NewUpgrade(r.Release)
 	u.Namespace = rel.TargetNamespaceOrDefault()
 	u.Wait, u.Timeout = true, rel.TimeoutOrDefault()
-	u.SkipCRDs = rel.Spec.CRDs == CRDsSkip
+	// Unlike Helm's upgrade, a Release's installs the CRDs its chart gains,
+	// and with CreateReplace updates the others.
+	u.InstallCRDs, u.ReplaceCRDs = rel.Spec.CRDs != CRDsSkip, rel.Spec.CRDs == CRDsCreateReplace
 	u.ResetValues = true // the Release's values are the whole truth
 	u.Description = description("Upgrade", src)
 	if why != "" {

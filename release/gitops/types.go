@@ -44,7 +44,8 @@ type ReleaseSpec struct {
 	// release's manifest.
 	DriftDetection *DriftDetection `json:"driftDetection,omitempty"`
 	// CRDs is the policy for the chart's crds/ directory: Skip, Create
-	// (default: install them, never update them, as Helm) or CreateReplace.
+	// (default: install those missing, at install and upgrade, never update
+	// one) or CreateReplace (also update existing ones to the chart's).
 	CRDs CRDPolicy `json:"crds,omitempty"`
 }
 

@@ -9,8 +9,10 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
 )
 
 // crdTimeout bounds how long InstallCRDs waits for its CRDs when ctx has no
@@ -19,10 +21,11 @@ const crdTimeout = time.Minute
 
 // InstallCRDs creates the CustomResourceDefinitions that do not exist yet and
 // leaves existing ones unchanged, as Helm does with a chart's crds/ directory
-// (no ownership metadata: they belong to no release). It then waits until all
-// of them are established and their kinds are served, so that a Build right
-// after finds them; without a deadline in ctx it waits at most a minute.
-func (c *Client) InstallCRDs(ctx context.Context, crds []Object) error {
+// (no ownership metadata: they belong to no release), or with replace updates
+// them to the chart's. It then waits until all of them are established and
+// their kinds are served, so that a Build right after finds them; without a
+// deadline in ctx it waits at most a minute.
+func (c *Client) InstallCRDs(ctx context.Context, crds []Object, replace bool) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, crdTimeout)
@@ -38,6 +41,11 @@ func (c *Client) InstallCRDs(ctx context.Context, crds []Object) error {
 		stripServerMetadata(body)
 		_, err := c.resource(o).Create(ctx, body, metav1.CreateOptions{FieldManager: c.fieldManager})
 		switch {
+		case apierrors.IsAlreadyExists(err) && replace:
+			if err := c.replaceCRD(ctx, o, body); err != nil {
+				return fmt.Errorf("replacing CRD %q%s: %w", o.GetName(), inSource(o.Source), err)
+			}
+			c.log.InfoContext(ctx, "replaced CRD", "crd", o.GetName())
 		case apierrors.IsAlreadyExists(err):
 			c.log.InfoContext(ctx, "CRD exists; leaving it unchanged", "crd", o.GetName())
 		case err != nil:
@@ -56,6 +64,20 @@ func (c *Client) InstallCRDs(ctx context.Context, crds []Object) error {
 		}
 	}
 	return nil
+}
+
+// replaceCRD updates a live CRD to body, keeping the live status and
+// metadata the server owns.
+func (c *Client) replaceCRD(ctx context.Context, o Object, body *unstructured.Unstructured) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		live, err := c.get(ctx, o)
+		if err != nil {
+			return err
+		}
+		body.SetResourceVersion(live.GetResourceVersion())
+		_, err = c.resource(o).Update(ctx, body, metav1.UpdateOptions{FieldManager: c.fieldManager})
+		return err
+	})
 }
 
 // waitServed returns when discovery serves every version the live CRD serves.

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -52,12 +53,33 @@ func testCRDs(t *testing.T, e *env) {
 		t.Fatalf("Build of a Widget before its CRD: %v, want an UnknownKindError", err)
 	}
 	crds := e.build(t, widgetCRD, ns)
-	if err := e.kc.InstallCRDs(ctx, crds); err != nil {
+	if err := e.kc.InstallCRDs(ctx, crds, false); err != nil {
 		t.Fatal(err)
 	}
-	// Installing again leaves the CRD alone.
-	if err := e.kc.InstallCRDs(ctx, crds); err != nil {
+	// Installing again leaves the CRD alone; with replace, a changed one is
+	// updated.
+	changed := e.build(t, strings.Replace(widgetCRD, "    kind: Widget\n", "    kind: Widget\n    shortNames: [wd]\n", 1), ns)
+	if err := e.kc.InstallCRDs(ctx, changed, false); err != nil {
 		t.Fatalf("installing an existing CRD: %v", err)
+	}
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	shortNames := func() []string {
+		t.Helper()
+		live, err := e.kc.dynamic.Resource(crdGVR).Get(ctx, "widgets.test.berth.dev", getOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, _, _ := unstructured.NestedStringSlice(live.Object, "spec", "names", "shortNames")
+		return names
+	}
+	if got := shortNames(); len(got) != 0 {
+		t.Errorf("InstallCRDs without replace changed the CRD: shortNames %v", got)
+	}
+	if err := e.kc.InstallCRDs(ctx, changed, true); err != nil {
+		t.Fatalf("replacing an existing CRD: %v", err)
+	}
+	if got := shortNames(); len(got) != 1 {
+		t.Errorf("InstallCRDs with replace left the CRD: shortNames %v", got)
 	}
 	objs := e.apply(t, widget, ns, Owner{ReleaseName: "shop", ReleaseNamespace: ns})
 	gvr := schema.GroupVersionResource{Group: "test.berth.dev", Version: "v1", Resource: "widgets"}
@@ -75,7 +97,7 @@ func testCRDs(t *testing.T, e *env) {
 	if sts[0].Message != "CustomResourceDefinition widgets.test.berth.dev: established" || sts[1].Status != Current {
 		t.Errorf("statuses %v", sts)
 	}
-	if err := e.kc.InstallCRDs(ctx, objs); err == nil {
+	if err := e.kc.InstallCRDs(ctx, objs, false); err == nil {
 		t.Error("InstallCRDs accepted a Widget")
 	}
 }
