@@ -197,14 +197,28 @@ func TestGitOpsSync(t *testing.T) {
 		t.Errorf("a broken commit changed the release: %v", got)
 	}
 
-	// dependsOn: app waits for db, though app's file comes first.
+	// dependsOn: app waits for db, though app's file comes first. db's
+	// values come from a ConfigMap and a file of the repository, in order,
+	// under its own.
+	c.kubectl(t, "create", "configmap", "db-values", "-n", ns, "--from-literal=values.yaml=message: from-configmap\nreplicaCount: 3\n")
 	g.Commit(map[string]string{
 		"releases/app.yaml": releaseYAML("app", ns, "one", "  dependsOn: [{name: db}]\n"),
-		"releases/db.yaml":  releaseYAML("db", ns, "db", ""),
+		"releases/db.yaml": `apiVersion: berth.dev/v1
+kind: Release
+metadata: {name: db, namespace: ` + ns + `}
+spec:
+  chart: {path: chart}
+  valuesFrom: [{kind: ConfigMap, name: db-values}, {kind: File, name: values/db.yaml}]
+  values: {image: {pullPolicy: Never}}
+`,
+		"values/db.yaml": "replicaCount: 1\n",
 	})
 	out := sync(0)
 	if i, j := strings.Index(out, ns+"  db "), strings.Index(out, ns+"  app "); i < 0 || j < 0 || i > j {
 		t.Errorf("db is not reconciled before app:\n%s", out)
+	}
+	if got := c.kubectl(t, "get", "deployment", "db", "-n", ns, "-o", `jsonpath={.spec.replicas} {.spec.template.spec.containers[0].env[0].value}`); got != "1 from-configmap" {
+		t.Errorf("db's values from the ConfigMap and the file: %q, want replicas 1 and the ConfigMap's message", got)
 	}
 
 	// Drift: reported in warn mode, corrected in correct mode.
