@@ -15,7 +15,7 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test ./...
-	BERTH_TEST_EXTERNAL_ETCD=1 $(GO) test -skip 'TestRestart|TestRelease|TestWorkload|TestKubelet|TestImage|TestOCI|TestRepoIndex' ./cmd/berth
+	BERTH_TEST_EXTERNAL_ETCD=1 $(GO) test -skip 'TestRestart|TestEncryptionAtRest|TestGitOps|TestRelease|TestWorkload|TestKubelet|TestImage|TestOCI|TestRepoIndex' ./cmd/berth
 
 # API throughput and latency for 10,000 pods next to raw etcd on the same store;
 # berth template and list next to the real Helm (built from the Go module proxy);

@@ -366,7 +366,7 @@ func TestValidationErrors(t *testing.T) {
 	}
 
 	// Immutable fields: a Deployment's selector cannot change.
-	d, err := c.client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "fixed"},
+	_, err := c.client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "fixed"},
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "a"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "a", "v": "1"}},
@@ -375,8 +375,17 @@ func TestValidationErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Spec.Selector.MatchLabels["v"] = "1"
-	_, err = c.client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+	// On the latest Deployment: the deployment controller writes its status
+	// meanwhile.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := c.client.AppsV1().Deployments(ns).Get(ctx, "fixed", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Selector.MatchLabels["v"] = "1"
+		_, err = c.client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "field is immutable") {
 		t.Fatalf("selector change: %v", err)
 	}

@@ -20,5 +20,6 @@ Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
 	cluster.addFlags(root.PersistentFlags())
 	root.AddCommand(releaseCommands(cluster)...)
 	root.AddCommand(newAgentCommand(cluster), newSyncCommand(cluster), newReconcileCommand(cluster))
+	root.AddCommand(newSecretsEncryptCommand(cluster))
 	return root
 }

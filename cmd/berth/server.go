@@ -59,6 +59,8 @@ type serverOptions struct {
 	// The embedded registry of charts and images, at the bind address.
 	disableRegistry bool
 	registryPort    int
+	// secretsEncryption encrypts Secrets and release records in etcd.
+	secretsEncryption bool
 }
 
 func newServerCommand() *cobra.Command {
@@ -101,6 +103,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.BoolVar(&o.disableRegistry, "disable-registry", false, "do not serve the embedded OCI registry of charts and images")
 	f.IntVar(&o.registryPort, "registry-port", 5000, "port of the embedded OCI registry (plain HTTP) on --bind-address; 0 picks a free one")
+	f.BoolVar(&o.secretsEncryption, "secrets-encryption", true, "encrypt Secrets and release records (which hold charts' values) in etcd with AES-GCM, keys in DATA-DIR/encryption (see berth secrets-encrypt); false stores them in plaintext")
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
 }
@@ -146,6 +149,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	encryptionConfig, err := serverEncryptionConfig(dataDir, o.secretsEncryption)
+	if err != nil {
+		return err
+	}
 
 	store, err := etcd.Start(ctx, etcd.Config{Endpoints: o.etcdEndpoints, DataDir: dataDir, ClientPort: o.etcdClientPort, PeerPort: o.etcdPeerPort})
 	if err != nil {
@@ -161,12 +168,13 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	api, err := apiserver.New(ctx, apiserver.Config{
-		BindAddress:   o.bindAddress,
-		Port:          o.port,
-		CA:            ca,
-		EtcdEndpoints: store.Endpoints,
-		ServiceCIDR:   &o.serviceCIDR,
-		NodePorts:     o.nodePorts,
+		BindAddress:          o.bindAddress,
+		Port:                 o.port,
+		CA:                   ca,
+		EtcdEndpoints:        store.Endpoints,
+		ServiceCIDR:          &o.serviceCIDR,
+		NodePorts:            o.nodePorts,
+		EncryptionConfigFile: encryptionConfig,
 		// Release records are served from the start, so that clients can list
 		// releases before the first install.
 		CRDs:    append(storage.CRDs(), gitops.CRDs()...),

@@ -124,10 +124,15 @@ var storagePrefixes = map[schema.GroupResource]string{
 	{Resource: "nodes"}:                  "minions",
 }
 
-func applyStorage(c *genericapiserver.RecommendedConfig, scheme *runtime.Scheme, codecs serializer.CodecFactory, endpoints []string) (*genericoptions.EtcdOptions, error) {
+// applyStorage stores objects in etcd, encrypted as encryptionConfig (a file)
+// says when it is set. The server rereads that file when it changes (within a
+// minute), so that a key rotation needs no restart.
+func applyStorage(c *genericapiserver.RecommendedConfig, scheme *runtime.Scheme, codecs serializer.CodecFactory, endpoints []string, encryptionConfig string) (*genericoptions.EtcdOptions, error) {
 	opts := genericoptions.NewEtcdOptions(storagebackend.NewDefaultConfig("/registry", nil))
 	opts.StorageConfig.Transport.ServerList = endpoints
 	opts.DefaultStorageMediaType = runtime.ContentTypeProtobuf
+	opts.EncryptionProviderConfigFilepath = encryptionConfig
+	opts.EncryptionProviderConfigAutomaticReload = encryptionConfig != ""
 
 	enabled := serverstorage.NewResourceConfig()
 	enabled.EnableVersions(apis.GroupVersions...)
@@ -137,7 +142,7 @@ func applyStorage(c *genericapiserver.RecommendedConfig, scheme *runtime.Scheme,
 	factory := serverstorage.NewDefaultStorageFactory(opts.StorageConfig, opts.DefaultStorageMediaType, codecs,
 		serverstorage.NewDefaultResourceEncodingConfig(scheme), enabled, storagePrefixes)
 	if err := opts.ApplyWithStorageFactoryTo(factory, &c.Config); err != nil {
-		return nil, fmt.Errorf("connecting to etcd at %v: %w", endpoints, err)
+		return nil, fmt.Errorf("setting up storage in etcd at %v: %w", endpoints, err)
 	}
 	return opts, nil
 }

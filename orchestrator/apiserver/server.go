@@ -48,6 +48,10 @@ type Config struct {
 	CA *pki.CA
 	// EtcdEndpoints reach the store.
 	EtcdEndpoints []string
+	// EncryptionConfigFile, when set, is the EncryptionConfiguration the
+	// resources it names are encrypted in etcd with; the server rereads it
+	// when it changes. Empty stores everything in plaintext.
+	EncryptionConfigFile string
 	// ServiceCIDR is the range Service cluster IPs come from.
 	ServiceCIDR *net.IPNet
 	// NodePorts is the range of Service node ports (30000-32767 upstream).
@@ -91,7 +95,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := applyServing(generic, cfg); err != nil {
 		return nil, err
 	}
-	etcdOpts, err := applyStorage(generic, scheme, codecs, cfg.EtcdEndpoints)
+	etcdOpts, err := applyStorage(generic, scheme, codecs, cfg.EtcdEndpoints, cfg.EncryptionConfigFile)
 	if err != nil {
 		return nil, err
 	}
