@@ -122,13 +122,3 @@ func (c *Config) latest(ctx context.Context, namespace, name string) (*release.R
 func notFound(namespace, name string) error {
 	return fmt.Errorf("%w: %q in namespace %q", ErrReleaseNotFound, name, namespace)
 }
-
-// lastDeployed is the newest deployed revision in history, or nil.
-func lastDeployed(history []storage.Summary) *storage.Summary {
-	for i := len(history) - 1; i >= 0; i-- {
-		if history[i].Status == release.StatusDeployed {
-			return &history[i]
-		}
-	}
-	return nil
-}

@@ -8,6 +8,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 
 	"berth.dev/berth/release/kube"
+	"berth.dev/berth/release/storage"
 )
 
 // Diff shows what an upgrade would change in the live objects of release name,
@@ -72,7 +73,7 @@ func (c *Config) current(ctx context.Context, namespace, name string) (last, cur
 		return nil, nil, err
 	}
 	current = last
-	if d := lastDeployed(history); d != nil && d.Revision != last.Version {
+	if d := storage.LastDeployed(history); d != nil && d.Revision != last.Version {
 		if current, err = c.Store.Get(ctx, namespace, name, d.Revision); err != nil {
 			return nil, nil, err
 		}

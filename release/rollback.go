@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
+
+	"berth.dev/berth/release/storage"
 )
 
 // Rollback returns a release to an earlier revision, as a new revision.
@@ -54,7 +56,7 @@ func (r *Rollback) Run(ctx context.Context, name string) (*release.Release, erro
 	target := r.Revision
 	if target == 0 {
 		target = last.Version - 1
-		if d := lastDeployed(history); d != nil && d.Revision != last.Version {
+		if d := storage.LastDeployed(history); d != nil && d.Revision != last.Version {
 			target = d.Revision // the newest failed: back to what last worked
 		}
 	}
@@ -66,7 +68,7 @@ func (r *Rollback) Run(ctx context.Context, name string) (*release.Release, erro
 		return nil, fmt.Errorf("release has no %d version", target)
 	}
 	current := last
-	if d := lastDeployed(history); d != nil && d.Revision != last.Version {
+	if d := storage.LastDeployed(history); d != nil && d.Revision != last.Version {
 		if current, err = cfg.Store.Get(ctx, r.Namespace, name, d.Revision); err != nil {
 			return nil, err
 		}

@@ -87,7 +87,7 @@ func (u *Upgrade) Run(ctx context.Context, name string, ch *helmchart.Chart, val
 	}
 	current := last
 	if last.Info.Status != release.StatusDeployed {
-		if d := lastDeployed(history); d != nil {
+		if d := storage.LastDeployed(history); d != nil {
 			if current, err = cfg.Store.Get(ctx, u.Namespace, name, d.Revision); err != nil {
 				return nil, err
 			}

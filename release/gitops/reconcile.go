@@ -120,27 +120,19 @@ func (r *Reconciler) reconcile(ctx context.Context, rel *Release, src Source) Ou
 		st.LastAttemptedDigest, st.Failures, st.LastFailure = digest, 0, ""
 	}
 	name, ns := rel.ReleaseNameOrDefault(), rel.TargetNamespaceOrDefault()
-	if h, ok := src.Heads[key(ns, name)]; ok && h.Status == helmrelease.StatusDeployed &&
-		st.LastAppliedDigest == digest && st.LastAppliedRevision == h.Revision {
-		// The index says the revision this Release deployed is current:
-		// nothing else to read.
-		st.Failures, st.LastFailure = 0, ""
-		return r.checkDrift(ctx, rel, src, ch, vals, h)
+	deployed, history, err := r.deployedRevision(ctx, ns, name, src.Heads)
+	if err != nil {
+		return r.failed(ctx, rel, err)
 	}
-	history, err := r.Release.History(ctx, ns, name, 0)
-	if err != nil && !errors.Is(err, release.ErrReleaseNotFound) {
-		return r.failed(ctx, rel, fmt.Errorf("reading the history of release %s/%s: %w", ns, name, err))
-	}
-	var deployed *helmrelease.Release
-	d := lastDeployed(history)
-	if d != nil {
-		if deployed, err = r.Release.Get(ctx, ns, name, d.Revision); err != nil {
-			return r.failed(ctx, rel, fmt.Errorf("reading release %s/%s: %w", ns, name, err))
+	if deployed != nil {
+		same, err := r.unchanged(ctx, rel, digest, *deployed, ch, vals)
+		if err != nil {
+			return r.failed(ctx, rel, err)
 		}
-	}
-	if deployed != nil && r.unchanged(rel, digest, deployed, ch, vals) {
-		st.LastAppliedDigest, st.LastAppliedRevision, st.Failures, st.LastFailure = digest, deployed.Version, 0, ""
-		return r.checkDrift(ctx, rel, src, ch, vals, *d)
+		if same {
+			st.LastAppliedDigest, st.LastAppliedRevision, st.Failures, st.LastFailure = digest, deployed.Revision, 0, ""
+			return r.checkDrift(ctx, rel, src, ch, vals, *deployed)
+		}
 	}
 	if st.Failures > rel.remediation(deployed != nil).Retries {
 		return Outcome{Action: ActionStalled, Revision: st.LastAppliedRevision, Err: errors.New(st.LastFailure),
@@ -164,29 +156,39 @@ func (r *Reconciler) reconcile(ctx context.Context, rel *Release, src Source) Ou
 	return Outcome{Action: action, Revision: applied.Version, Message: fmt.Sprintf("%s %s/%s: revision %d (%s)", action, ns, name, applied.Version, chartName(applied.Chart)), RequeueAfter: rel.IntervalOrDefault()}
 }
 
-// lastDeployed is the newest deployed revision in history, or nil.
-func lastDeployed(history []storage.Summary) *storage.Summary {
-	for i := len(history) - 1; i >= 0; i-- {
-		if history[i].Status == helmrelease.StatusDeployed {
-			return &history[i]
-		}
+// deployedRevision finds the release's deployed revision: from the index
+// heads read at the start of the pass when the newest revision is the
+// deployed one, else from its history (returned too, nil when heads
+// answered).
+func (r *Reconciler) deployedRevision(ctx context.Context, ns, name string, heads map[string]storage.Summary) (*storage.Summary, []storage.Summary, error) {
+	if h, ok := heads[key(ns, name)]; ok && h.Status == helmrelease.StatusDeployed {
+		return &h, nil, nil
 	}
-	return nil
+	history, err := r.Release.History(ctx, ns, name, 0)
+	if err != nil && !errors.Is(err, release.ErrReleaseNotFound) {
+		return nil, nil, fmt.Errorf("reading the history of release %s/%s: %w", ns, name, err)
+	}
+	return storage.LastDeployed(history), history, nil
 }
 
 // unchanged says whether the deployed revision is what rel wants: the digest
-// recorded at its deploy, or (a Release whose status was lost, or a release
-// first installed by hand) the same chart and values.
-func (r *Reconciler) unchanged(rel *Release, digest string, deployed *helmrelease.Release, ch *helmchart.Chart, vals map[string]any) bool {
-	if rel.Status.LastAppliedDigest != "" && rel.Status.LastAppliedRevision == deployed.Version {
-		return rel.Status.LastAppliedDigest == digest
+// recorded when rel deployed it, or (a Release whose status was lost, or a
+// release first installed by hand) the same chart and values, read from the
+// revision.
+func (r *Reconciler) unchanged(ctx context.Context, rel *Release, digest string, deployed storage.Summary, ch *helmchart.Chart, vals map[string]any) (bool, error) {
+	if rel.Status.LastAppliedDigest != "" && rel.Status.LastAppliedRevision == deployed.Revision {
+		return rel.Status.LastAppliedDigest == digest, nil
 	}
-	d, err := chartDigest(deployed.Chart)
+	live, err := r.Release.Get(ctx, deployed.Namespace, deployed.Name, deployed.Revision)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("reading release %s/%s: %w", deployed.Namespace, deployed.Name, err)
+	}
+	d, err := chartDigest(live.Chart)
+	if err != nil {
+		return false, nil
 	}
 	want, err := chartDigest(ch)
-	return err == nil && d == want && reflect.DeepEqual(normalized(deployed.Config), normalized(vals))
+	return err == nil && d == want && reflect.DeepEqual(normalized(live.Config), normalized(vals)), nil
 }
 
 // normalized makes values compare equal whether they were decoded from YAML
@@ -592,20 +594,19 @@ func (r *Reconciler) Plan(ctx context.Context, rel *Release, src Source) Outcome
 func (r *Reconciler) plan(ctx context.Context, rel *Release, digest string, ch *helmchart.Chart, vals map[string]any) Outcome {
 	name, ns := rel.ReleaseNameOrDefault(), rel.TargetNamespaceOrDefault()
 	fail := func(err error) Outcome { return Outcome{Action: ActionFailed, Err: err, Message: err.Error()} }
-	history, err := r.Release.History(ctx, ns, name, 0)
-	if err != nil && !errors.Is(err, release.ErrReleaseNotFound) {
-		return fail(err)
-	}
-	d := lastDeployed(history)
-	if d == nil {
-		return Outcome{Action: "would install", Message: fmt.Sprintf("would install %s/%s (%s)", ns, name, chartName(ch))}
-	}
-	deployed, err := r.Release.Get(ctx, ns, name, d.Revision)
+	deployed, _, err := r.deployedRevision(ctx, ns, name, nil)
 	if err != nil {
 		return fail(err)
 	}
-	if !r.unchanged(rel, digest, deployed, ch, vals) {
-		return Outcome{Action: "would upgrade", Revision: deployed.Version, Message: fmt.Sprintf("would upgrade %s/%s from revision %d (%s) to %s", ns, name, deployed.Version, chartName(deployed.Chart), chartName(ch))}
+	if deployed == nil {
+		return Outcome{Action: "would install", Message: fmt.Sprintf("would install %s/%s (%s)", ns, name, chartName(ch))}
+	}
+	same, err := r.unchanged(ctx, rel, digest, *deployed, ch, vals)
+	if err != nil {
+		return fail(err)
+	}
+	if !same {
+		return Outcome{Action: "would upgrade", Revision: deployed.Revision, Message: fmt.Sprintf("would upgrade %s/%s from revision %d (%s) to %s", ns, name, deployed.Revision, deployed.Chart, chartName(ch))}
 	}
 	if rel.DriftModeOrDefault() != DriftOff {
 		diff, err := r.Release.DiffLiveWithOptions(ctx, ns, name, rel.driftOptions())
@@ -613,8 +614,8 @@ func (r *Reconciler) plan(ctx context.Context, rel *Release, digest string, ch *
 			return fail(err)
 		}
 		if diff != "" {
-			return Outcome{Action: ActionDriftDetected, Revision: deployed.Version, Message: fmt.Sprintf("live objects of %s/%s differ from revision %d:\n%s", ns, name, deployed.Version, diff)}
+			return Outcome{Action: ActionDriftDetected, Revision: deployed.Revision, Message: fmt.Sprintf("live objects of %s/%s differ from revision %d:\n%s", ns, name, deployed.Revision, diff)}
 		}
 	}
-	return Outcome{Action: ActionUnchanged, Revision: deployed.Version, Message: fmt.Sprintf("release %s/%s is at revision %d (%s)", ns, name, deployed.Version, chartName(deployed.Chart))}
+	return Outcome{Action: ActionUnchanged, Revision: deployed.Revision, Message: fmt.Sprintf("release %s/%s is at revision %d (%s)", ns, name, deployed.Revision, deployed.Chart)}
 }

@@ -99,6 +99,16 @@ type Summary struct {
 	Updated         time.Time
 }
 
+// LastDeployed is the newest deployed revision of a history, nil if none.
+func LastDeployed(history []Summary) *Summary {
+	for i := len(history) - 1; i >= 0; i-- {
+		if history[i].Status == release.StatusDeployed {
+			return &history[i]
+		}
+	}
+	return nil
+}
+
 func objectName(name string, revision int) string {
 	return fmt.Sprintf("%s.v%d", name, revision)
 }
