@@ -29,7 +29,8 @@ import (
 
 // ControllerConfig configures the GitOps controller of berth server.
 type ControllerConfig struct {
-	// Syncer applies and reconciles; its SourceID is set per GitSource.
+	// Reconciler reconciles the Releases; it also reads the Secrets of
+	// GitSource credentials through its Client.
 	Reconciler *Reconciler
 	Dynamic    dynamic.Interface
 	// CacheDir holds the checkouts of the GitSources.
@@ -54,9 +55,9 @@ type Controller struct {
 	releaseQ workqueue.TypedRateLimitingInterface[string]
 
 	mu sync.Mutex
-	// snapshots maps a GitSource's key to the directory holding the files
-	// of the commit it applied last: Releases read their charts there while
-	// the next fetch goes on in the checkout.
+	// snapshots maps a GitSource's SourceID to the directory holding the
+	// files of the commit it applied last: Releases read their charts there
+	// while the next fetch goes on in the checkout.
 	snapshots map[string]snapshot
 }
 

@@ -437,9 +437,9 @@ func (s *Syncer) ensureNamespace(ctx context.Context, ns *corev1.Namespace) erro
 }
 
 func withLabel(m map[string]string, k, v string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for a, b := range m {
-		out[a] = b
+	out := maps.Clone(m)
+	if out == nil {
+		out = map[string]string{}
 	}
 	out[k] = v
 	return out
