@@ -1,42 +1,19 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"berth.dev/berth/chart"
-	"berth.dev/berth/registry/server"
+	"berth.dev/berth/registry/server/servertest"
 )
-
-// inProcessRegistry runs berth's registry in this process on a free loopback
-// port, plain HTTP, until the test ends.
-func inProcessRegistry(t *testing.T) string {
-	t.Helper()
-	s, err := server.New(t.Context(), server.Config{Root: t.TempDir(), Addr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("registry: %v", err)
-		}
-	})
-	return s.Addr().String()
-}
 
 // TestImagePush pushes a layout, pulls it back into a node's store (the
 // loopback registry needs no registries.yaml), and pushes it on from there.
 func TestImagePush(t *testing.T) {
 	t.Setenv(chart.EnvRegistryConfig, filepath.Join(t.TempDir(), "config.json"))
-	host := inProcessRegistry(t)
+	host := servertest.Start(t, "")
 	dataDir := t.TempDir()
 	layout := imageLayout(t, "berth.test/push:v1", "push me")
 

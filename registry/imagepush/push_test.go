@@ -1,13 +1,10 @@
 package imagepush
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,31 +18,8 @@ import (
 
 	"berth.dev/berth/kubelet/images"
 	"berth.dev/berth/kubelet/images/imagetest"
-	"berth.dev/berth/registry/server"
+	"berth.dev/berth/registry/server/servertest"
 )
-
-// serve runs berth's registry on a free loopback port, plain HTTP, until the
-// test ends, and returns its host:port.
-func serve(t *testing.T, htpasswd string) string {
-	t.Helper()
-	s, err := server.New(t.Context(), server.Config{
-		Root: t.TempDir(), Addr: "127.0.0.1:0", Htpasswd: htpasswd,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("registry: %v", err)
-		}
-	})
-	return s.Addr().String()
-}
 
 // writeLayout writes an OCI layout of a small two-layer image and returns its
 // directory and manifest descriptor.
@@ -122,7 +96,7 @@ func pullBack(t *testing.T, ref string, want images.Image) {
 
 func TestPushRoundTrip(t *testing.T) {
 	ctx := t.Context()
-	host := serve(t, "")
+	host := servertest.Start(t, "")
 	plain := Options{PlainHTTP: true}
 	dir, md := writeLayout(t)
 	layoutTar, err := imagetest.TarDir(dir)
@@ -201,7 +175,7 @@ func TestPushCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := serve(t, writeFile(t, "htpasswd", []byte("alice:"+string(hash)+"\n")))
+	host := servertest.Start(t, writeFile(t, "htpasswd", []byte("alice:"+string(hash)+"\n")))
 	dir, md := writeLayout(t)
 
 	t.Run("wrong password", func(t *testing.T) {
@@ -281,7 +255,7 @@ func writeBlob(t *testing.T, layout string, body []byte) digest.Digest {
 
 func TestPushIndex(t *testing.T) {
 	ctx := t.Context()
-	host := serve(t, "")
+	host := servertest.Start(t, "")
 	plain := Options{PlainHTTP: true}
 	dir, index, native := multiPlatformLayout(t)
 
