@@ -33,6 +33,13 @@ type LoadOptions struct {
 	AllowMissingDependencies bool
 	// Registry says how to reach an OCI registry, for oci:// references.
 	Registry RegistryOptions
+	// Verify refuses a chart whose provenance file does not verify against
+	// Keyring, as Helm's --verify: a local .tgz needs CHART.tgz.prov beside
+	// it, a chart from a repository, registry or URL has its .prov fetched
+	// too; a chart directory cannot be verified.
+	Verify bool
+	// Keyring holds the public keys Verify trusts (see DefaultKeyring).
+	Keyring string
 	// Out receives the progress of downloads and dependency updates; nil
 	// discards it.
 	Out io.Writer
@@ -102,7 +109,14 @@ func locate(ref string, opts LoadOptions) (string, error) {
 		return "", errors.New("loading chart: no chart given (a directory, a .tgz, REPO/CHART or oci://HOST/REPO/CHART)")
 	}
 	if _, err := os.Stat(ref); err == nil {
-		return filepath.Abs(ref)
+		path, err := filepath.Abs(ref)
+		if err != nil || !opts.Verify {
+			return path, err
+		}
+		if _, err := downloader.VerifyChart(path, opts.Keyring); err != nil {
+			return "", err
+		}
+		return path, nil
 	}
 	isURL := strings.Contains(ref, "://")
 	if filepath.IsAbs(ref) || strings.HasPrefix(ref, ".") || (!isURL && !strings.Contains(ref, "/")) {
@@ -115,15 +129,17 @@ func locate(ref string, opts LoadOptions) (string, error) {
 	if err := os.MkdirAll(settings.RepositoryCache, 0o755); err != nil {
 		return "", fmt.Errorf("creating the repository cache: %w", err)
 	}
-	return download(ref, opts, settings.RepositoryCache)
+	path, _, err := download(ref, opts, settings.RepositoryCache, opts.verifyStrategy())
+	return path, err
 }
 
 // download fetches a chart from a repository, a registry or a URL into
-// dest and returns the archive's path.
-func download(ref string, opts LoadOptions, dest string) (string, error) {
+// dest and returns the archive's path; with verify, also its provenance file,
+// and what verifying it proved (VerifyAlways).
+func download(ref string, opts LoadOptions, dest string, verify downloader.VerificationStrategy) (string, *Verification, error) {
 	settings, err := opts.settings()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	version := strings.TrimSpace(opts.Version)
 	if version == "" && opts.Devel {
@@ -134,6 +150,8 @@ func download(ref string, opts LoadOptions, dest string) (string, error) {
 		Getters:          getters(),
 		RepositoryConfig: settings.RepositoryConfig,
 		RepositoryCache:  settings.RepositoryCache,
+		Verify:           verify,
+		Keyring:          opts.Keyring,
 	}
 	if r := opts.Registry; r.Username != "" || r.tls() {
 		// For a chart URL; a repository's own credentials come from its entry.
@@ -143,18 +161,27 @@ func download(ref string, opts LoadOptions, dest string) (string, error) {
 	if registry.IsOCI(ref) {
 		client, err := NewRegistryClient(settings, opts.Registry, opts.out())
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		dl.RegistryClient, dl.Getters = client, getters(getter.WithRegistryClient(client))
 	}
-	path, _, err := dl.DownloadTo(ref, version, dest)
+	path, ver, err := dl.DownloadTo(ref, version, dest)
 	if err != nil {
-		if version != "" {
-			return "", fmt.Errorf("fetching chart %q version %q: %w", ref, version, err)
+		if path != "" && verify == downloader.VerifyAlways {
+			// The archive is written before its provenance is checked: a
+			// chart that failed verification is not left for later use.
+			_ = os.Remove(path)
+			_ = os.Remove(path + ProvenanceSuffix)
 		}
-		return "", fmt.Errorf("fetching chart %q: %w", ref, err)
+		if version != "" {
+			return "", nil, fmt.Errorf("fetching chart %q version %q: %w", ref, version, err)
+		}
+		return "", nil, fmt.Errorf("fetching chart %q: %w", ref, err)
 	}
-	return path, nil
+	if verify != downloader.VerifyAlways {
+		return path, nil, nil
+	}
+	return path, newVerification(ver), nil
 }
 
 func loadPath(path string) (*helmchart.Chart, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/downloader"
 	"helm.sh/helm/v3/pkg/pusher"
 	"helm.sh/helm/v3/pkg/registry"
 )
@@ -137,11 +138,15 @@ type PullOptions struct {
 	// relative) and removes it.
 	Untar    bool
 	UntarDir string
+	// Prov fetches the provenance file too, without verifying it (Helm's
+	// --prov); LoadOptions.Verify fetches and verifies it.
+	Prov bool
 }
 
 // Pull downloads a chart (oci://, REPO/CHART or a URL) into a directory,
 // as `helm pull` does, and returns the archive's path (or the directory it
-// was unpacked into).
+// was unpacked into). With Verify, what the verification proved goes to Out
+// as `helm pull --verify` prints it, and a chart that fails it is not kept.
 func Pull(ctx context.Context, ref string, o PullOptions) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -158,9 +163,18 @@ func Pull(ctx context.Context, ref string, o PullOptions) (string, error) {
 		}
 		defer os.RemoveAll(dest)
 	}
-	path, err := download(ref, o.LoadOptions, dest)
+	strategy := o.verifyStrategy()
+	if strategy == downloader.VerifyNever && o.Prov {
+		strategy = downloader.VerifyLater
+	}
+	path, ver, err := download(ref, o.LoadOptions, dest, strategy)
 	if err != nil {
 		return "", err
+	}
+	if ver != nil {
+		if err := ver.Write(o.out()); err != nil {
+			return "", err
+		}
 	}
 	if !o.Untar {
 		return path, nil

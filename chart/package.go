@@ -10,6 +10,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/provenance"
 )
 
 // PackageOptions configure Package, as `helm package`'s flags.
@@ -26,11 +27,16 @@ type PackageOptions struct {
 	Settings *Settings
 	// Out receives the dependency update's progress; nil discards it.
 	Out io.Writer
+	// Sign writes a provenance file beside the archive (NAME-VERSION.tgz.prov)
+	// signed with the key SignOptions name: Key, Keyring, PassphraseFile.
+	Sign bool
+	SignOptions
 }
 
 // Package archives the chart directory at path as DESTINATION/NAME-VERSION.tgz
 // and returns the archive's path. The chart's version must be semver, and every
-// dependency Chart.yaml declares must be in charts/.
+// dependency Chart.yaml declares must be in charts/. With opts.Sign, the key
+// is loaded and decrypted first, so that a bad key writes nothing.
 func Package(ctx context.Context, path string, opts PackageOptions) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -43,6 +49,12 @@ func Package(ctx context.Context, path string, opts PackageOptions) (string, err
 		return "", fmt.Errorf("packaging chart: %w", err)
 	} else if !fi.IsDir() {
 		return "", fmt.Errorf("packaging chart %s: not a chart directory", path)
+	}
+	var signer *provenance.Signatory
+	if opts.Sign {
+		if signer, err = opts.signer(); err != nil {
+			return "", err
+		}
 	}
 	if opts.DependencyUpdate {
 		if err := UpdateDependencies(ctx, dir, DependencyOptions{Settings: opts.Settings, Out: opts.Out}); err != nil {
@@ -74,6 +86,11 @@ func Package(ctx context.Context, path string, opts PackageOptions) (string, err
 	name, err := chartutil.Save(ch, dest)
 	if err != nil {
 		return "", fmt.Errorf("failed to save: %w", err)
+	}
+	if signer != nil {
+		if _, err := writeProvenance(signer, name); err != nil {
+			return "", err
+		}
 	}
 	return name, nil
 }

@@ -44,6 +44,23 @@ type agentOptions struct {
 	ingressHTTP, ingressHTTPS int
 }
 
+// joinOptions are how `berth agent` joins a cluster with a token.
+type joinOptions struct {
+	server, token string
+}
+
+// name is the node's name: --node-name, else the host name.
+func (o *agentOptions) name() (string, error) {
+	if o.nodeName != "" {
+		return o.nodeName, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("finding the node name (give --node-name): %w", err)
+	}
+	return host, nil
+}
+
 func (o *agentOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.nodeName, "node-name", "", "name of this machine's Node (default: the host name)")
 	f.IntVar(&o.kubeletPort, "kubelet-port", 10250, "port of the kubelet's HTTPS server (logs, exec, port-forward); 0 picks a free one")
@@ -84,13 +101,9 @@ func startAgent(ctx context.Context, client kubernetes.Interface, dataDir string
 	if o.kubeletPort < 0 || o.kubeletPort > 65535 {
 		return fmt.Errorf("--kubelet-port %d is out of range 0-65535", o.kubeletPort)
 	}
-	name := o.nodeName
-	if name == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("finding the node name (give --node-name): %w", err)
-		}
-		name = host
+	name, err := o.name()
+	if err != nil {
+		return err
 	}
 	nodeIP, err := nodeAddress(ctx, dataDir)
 	if err != nil {
@@ -192,34 +205,63 @@ func newAgentCommand(cluster *clusterFlags) *cobra.Command {
 	var (
 		dataDir string
 		o       agentOptions
+		join    joinOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run this machine as a node of a cluster: the kubelet, kube-proxy and cluster DNS",
-		Long: `Run this machine as a node of the cluster the kubeconfig reaches (--kubeconfig,
-else $KUBECONFIG, else ~/.kube/config): the kubelet running its pods' containers,
-kube-proxy and the node's cluster DNS server, as berth server runs beside the
-control plane. The cluster's network (pod and service ranges, DNS) comes from the
-server. Pods on nodes of one network segment reach each other directly.`,
+		Long: `Run this machine as a node of a cluster: the kubelet running its pods'
+containers, kube-proxy, the node's cluster DNS server and Ingress controller, as
+berth server runs beside the control plane.
+
+With --server and --token (the token berth server prints and keeps in
+DATA-DIR/node-token), the agent checks the server's identity against the
+token, then gets the node's own credentials (user system:node:NAME), which may
+touch only this Node, its Lease and the pods bound to it, and keeps them in the
+data directory for the next start. Without them it uses the kubeconfig
+(--kubeconfig, else $KUBECONFIG, else ~/.kube/config) and its rights.
+
+The cluster's network (pod and service ranges, DNS) comes from the server. Pods
+on nodes of one network segment reach each other directly.`,
+		Example: `  # on the server
+  cat /var/lib/berth/node-token
+  # on the new node
+  berth agent --server https://10.0.0.1:6443 --token K10...::abcdef.0123456789abcdef`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAgent(cmd.Context(), cluster, dataDir, o)
+			return runAgent(cmd.Context(), cluster, dataDir, o, join)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/berth", "directory for the node's images, pods, logs and volumes")
+	cmd.Flags().StringVar(&join.server, "server", "", "URL of the API server to join (https://HOST:PORT); needs --token")
+	cmd.Flags().StringVar(&join.token, "token", os.Getenv("BERTH_TOKEN"), "join token of the cluster (DATA-DIR/node-token on the server; default $BERTH_TOKEN)")
 	o.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agentOptions) error {
+func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agentOptions, join joinOptions) error {
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err
 	}
+	if (join.server == "") != (join.token == "") {
+		return fmt.Errorf("--server and --token go together: give both to join with a token, or neither to use the kubeconfig")
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	config, err := cluster.restConfig()
+	name, err := o.name()
+	if err != nil {
+		return err
+	}
+	o.nodeName = name
+	identity := filepath.Join(agentDir(dataDir), "identity")
+	var config *rest.Config
+	if join.server != "" {
+		config, err = joinCluster(ctx, join.server, join.token, name, identity)
+	} else {
+		config, err = cluster.restConfig()
+	}
 	if err != nil {
 		return err
 	}
@@ -235,9 +277,10 @@ func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agen
 	if err != nil {
 		return err
 	}
-	// Until nodes are given certificates by the cluster, the kubelet serves
-	// with one of its own CA, which the API server does not trust: kubectl
-	// logs and exec do not reach this node's pods yet.
+	// A node that joined with a token has the cluster sign its kubelet's
+	// serving certificate, which the API server then trusts for logs and
+	// exec; until then, and on nodes that joined with a kubeconfig, the
+	// kubelet serves with a certificate of its own CA.
 	local, err := pki.LoadOrCreateCA(filepath.Join(agentDir(dataDir), "tls"))
 	if err != nil {
 		return err
@@ -250,6 +293,9 @@ func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agen
 		c.ClientCAs = clusterCA
 		return c, nil
 	}}
+	if join.server != "" {
+		role.kubeletTLS = joinedKubeletTLS(ctx, client, name, identity, role.kubeletTLS)
+	}
 	if err := startAgent(ctx, client, dataDir, o, network, role); err != nil {
 		return err
 	}

@@ -42,7 +42,11 @@ func newPullCommand() *cobra.Command {
 		Long: `Download a chart from an OCI registry (oci://HOST/REPO/CHART), a repository
 added with 'berth repo add' (REPO/CHART) or a URL, as 'helm pull' does; --version
 takes an exact version or a semver range, resolved against the registry's tags
-or the repository's index.`,
+or the repository's index.
+
+If the --verify flag is specified, the requested chart MUST have a provenance
+file, and MUST pass the verification process. Failure in any part of this will
+result in an error, and the chart will not be saved locally.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			settings, err := chart.NewSettings()
@@ -64,6 +68,9 @@ or the repository's index.`,
 	f.StringVarP(&o.Destination, "destination", "d", ".", "location to write the chart. If this and untardir are specified, untardir is appended to this")
 	f.BoolVar(&o.Untar, "untar", false, "if set to true, will untar the chart after downloading it")
 	f.StringVar(&o.UntarDir, "untardir", ".", "if untar is specified, this flag specifies the name of the directory into which the chart is expanded")
+	f.BoolVar(&o.Prov, "prov", false, "fetch the provenance file, but don't perform verification")
+	f.BoolVar(&o.Verify, "verify", false, "verify the package before using it")
+	f.StringVar(&o.Keyring, "keyring", chart.DefaultKeyring(), "location of public keys used for verification")
 	o.Registry.AddFlags(f)
 	return cmd
 }

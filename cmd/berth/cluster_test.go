@@ -254,6 +254,21 @@ func (c *cluster) ready(ctx context.Context) error {
 	return c.client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
 }
 
+// url is where the cluster's API is served.
+func (c *cluster) url() string {
+	return c.config.Host
+}
+
+// joinToken is the token machines join the cluster with.
+func (c *cluster) joinToken(t testing.TB) string {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(c.dir, "node-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(token))
+}
+
 // restart stops the server with sig (SIGTERM or SIGKILL) and starts it again on the
 // same data directory.
 func (c *cluster) restart(sig syscall.Signal) error {

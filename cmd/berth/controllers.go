@@ -19,6 +19,9 @@ import (
 	"k8s.io/client-go/tools/record"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
+	"berth.dev/berth/orchestrator/controller/certificates/approver"
+	"berth.dev/berth/orchestrator/controller/certificates/signer"
+	"berth.dev/berth/orchestrator/controller/clusterroleaggregation"
 	"berth.dev/berth/orchestrator/controller/cronjob"
 	"berth.dev/berth/orchestrator/controller/daemonset"
 	"berth.dev/berth/orchestrator/controller/deployment"
@@ -38,6 +41,7 @@ import (
 	"berth.dev/berth/orchestrator/controller/servicelb"
 	"berth.dev/berth/orchestrator/controller/statefulset"
 	"berth.dev/berth/orchestrator/controller/tainteviction"
+	"berth.dev/berth/orchestrator/pki"
 	"berth.dev/berth/orchestrator/quota"
 	"berth.dev/berth/orchestrator/scheduler"
 )
@@ -48,6 +52,10 @@ type controllerSettings struct {
 	nodeMonitorGracePeriod time.Duration
 	hpaSyncPeriod          time.Duration
 	clusterCA              []byte // PEM
+	// clusterSigner signs the certificates CertificateSigningRequests ask
+	// for, clusterSigningDuration is the longest it signs for.
+	clusterSigner          *pki.CA
+	clusterSigningDuration time.Duration
 	// clusterCIDRs are the pods' address ranges, each node getting a subnet
 	// of the mask size of its family.
 	clusterCIDRs         []*net.IPNet
@@ -107,12 +115,21 @@ var controllers = []controller{
 	{name: "namespace", workers: 2, build: func(d *controllerDeps) (runner, error) {
 		return namespace.New(d.client, d.metadata, d.informers.Core().V1().Namespaces()), nil
 	}},
+	{name: "clusterrole-aggregation", workers: 1, build: func(d *controllerDeps) (runner, error) {
+		return clusterroleaggregation.New(d.client, d.informers), nil
+	}},
 	{name: "serviceaccount", workers: 1, build: func(d *controllerDeps) (runner, error) {
 		core := d.informers.Core().V1()
 		return serviceaccount.New(d.client, core.Namespaces(), core.ServiceAccounts()), nil
 	}},
 	{name: "root-ca-cert-publisher", workers: 1, build: func(d *controllerDeps) (runner, error) {
 		return rootcacert.New(d.client, d.informers, d.clusterCA), nil
+	}},
+	{name: "csrapproving", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return approver.New(d.client, d.informers), nil
+	}},
+	{name: "csrsigning", workers: 5, build: func(d *controllerDeps) (runner, error) {
+		return signer.New(d.client, d.informers, signer.Config{Authority: d.clusterSigner, MaxDuration: d.clusterSigningDuration})
 	}},
 	{name: "resourcequota", workers: 2, build: func(d *controllerDeps) (runner, error) {
 		return resourcequota.New(d.client, d.informers, quota.NewConfiguration(d.informers)), nil

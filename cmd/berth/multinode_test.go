@@ -158,7 +158,7 @@ func (s *segment) startNode(t *testing.T, c *cluster, name string, host byte, la
 			t.Logf("agent %s:\n%s", name, n.agent.output)
 		}
 	})
-	cmd := berth(append([]string{"agent", "--kubeconfig", c.kubeconfig, "--node-name", name}, agentArgs...)...)
+	cmd := berth(append([]string{"agent", "--server", c.url(), "--token", c.joinToken(t), "--node-name", name}, agentArgs...)...)
 	var err error
 	if n.agent, err = startCmd(cmd); err != nil {
 		t.Fatal(err)
@@ -260,8 +260,27 @@ func TestKubeletMultiNode(t *testing.T) {
 	if _, err := imagetest.Busybox(context.Background(), imagetest.HostBusybox, busyboxImage, busybox); err != nil {
 		t.Fatal(err)
 	}
+	// A machine with a wrong token, or one for another cluster, does not
+	// join.
+	token := c.joinToken(t)
+	hash, _, _ := strings.Cut(token, "::")
+	for _, tc := range []struct{ token, want string }{
+		{hash + "::abcdef.0123456789abcdef", "the server refused the join token"},
+		{"K10" + strings.Repeat("0", 64) + "::" + strings.SplitN(token, "::", 2)[1], "holds no CA with key hash"},
+	} {
+		cmd := exec.Command(os.Args[0], "agent", "--server", c.url(), "--token", tc.token, "--node-name", "intruder", "--data-dir", t.TempDir())
+		cmd.Env = append(os.Environ(), roleEnv+"=berth")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("berth agent --token %s: %v, want %q:\n%s", tc.token, err, tc.want, out)
+		}
+	}
+	if out, _, _ := c.kubectlResult([]string{"get", "node", "intruder"}, nil); out != "" {
+		t.Errorf("a refused machine has a Node:\n%s", out)
+	}
+
 	nodeA := seg.startNode(t, c, "node-a", 2, []string{busybox})
-	seg.startNode(t, c, "node-b", 3, []string{hello})
+	nodeB := seg.startNode(t, c, "node-b", 3, []string{hello})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -288,6 +307,8 @@ func TestKubeletMultiNode(t *testing.T) {
 	}
 
 	ns := c.namespace(t)
+	c.kubectl(t, "create", "secret", "generic", "for-a", "-n", ns, "--from-literal=WHO=a")
+	c.kubectl(t, "create", "secret", "generic", "for-b", "-n", ns, "--from-literal=MESSAGE=hello from node-b")
 	c.kubectlStdin(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: web, labels: {app: web}}
@@ -297,7 +318,7 @@ spec:
   - name: web
     image: %s
     imagePullPolicy: Never
-    env: [{name: MESSAGE, value: hello from node-b}]
+    envFrom: [{secretRef: {name: for-b}}]
     readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
 ---
 apiVersion: v1
@@ -309,8 +330,6 @@ spec:
 `, helloImage), "apply", "-n", ns, "-f", "-")
 	web := waitPod(t, c, ns, "web", time.Minute, "Ready", podReady)
 
-	// The client's answer is its exit code: kubectl logs cannot reach a
-	// joined node's kubelet until nodes get certificates of the cluster.
 	c.kubectlStdin(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: client}
@@ -321,6 +340,7 @@ spec:
   - name: client
     image: %s
     imagePullPolicy: Never
+    envFrom: [{secretRef: {name: for-a}}]
     command: [sh, -c, 'timeout 10 wget -qO- http://%s:8080/ | grep -x "hello from node-b" && timeout 10 wget -qO- http://web/ | grep -x "hello from node-b"']
 `, busyboxImage, web.Status.PodIP), "apply", "-n", ns, "-f", "-")
 	client := waitPod(t, c, ns, "client", time.Minute, "finished", func(p *corev1.Pod) bool {
@@ -328,6 +348,37 @@ spec:
 	})
 	if client.Status.Phase != corev1.PodSucceeded {
 		t.Fatalf("the client on node-a did not reach the pod on node-b (%s) by address and through its Service: %s\n%s", web.Status.PodIP, client.Status.Phase, podEvents(t, c, ns, "client"))
+	}
+	// The joined node's kubelet serves with a certificate the cluster
+	// signed, so the API server reaches it for logs.
+	if logs := c.kubectl(t, "logs", "-n", ns, "client"); strings.Count(logs, "hello from node-b") != 2 {
+		t.Errorf("kubectl logs of the client on node-a: %q", logs)
+	}
+
+	// Each node has its own identity, and with it only what its pods need.
+	for _, tc := range []struct {
+		node *testNode
+		args []string
+		want string // "" for success
+	}{
+		{nodeA, []string{"get", "secret", "for-a"}, ""},
+		{nodeA, []string{"get", "secret", "for-b"}, `User "system:node:node-a" cannot get resource "secrets"`},
+		{nodeB, []string{"get", "secret", "for-b"}, ""},
+		{nodeB, []string{"get", "secret", "for-a"}, `User "system:node:node-b" cannot get resource "secrets"`},
+		{nodeA, []string{"get", "secrets"}, `cannot list resource "secrets"`},
+		{nodeA, []string{"get", "pods"}, ""},
+		{nodeA, []string{"label", "node", "node-b", "hacked=yes"}, `node "node-a" is not allowed to modify node "node-b"`},
+		{nodeA, []string{"delete", "pod", "web", "--wait=false"}, `node "node-a" can only delete pods with spec.nodeName set to itself`},
+		{nodeA, []string{"create", "namespace", "mine"}, `User "system:node:node-a" cannot create resource "namespaces"`},
+	} {
+		kubeconfig := filepath.Join(tc.node.dir, "agent", "identity", "kubelet.kubeconfig")
+		out, stderr, err := c.kubectlResult(append(tc.args, "-n", ns), nil, "KUBECONFIG="+kubeconfig)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: kubectl %s: %v\n%s", tc.node.name, strings.Join(tc.args, " "), err, stderr)
+		case tc.want != "" && (err == nil || !strings.Contains(stderr, tc.want)):
+			t.Errorf("%s: kubectl %s: %v, want %q\n%s%s", tc.node.name, strings.Join(tc.args, " "), err, tc.want, out, stderr)
+		}
 	}
 
 	// A node whose agent crashed keeps its pods running; berth killall

@@ -65,6 +65,8 @@ type deployFlags struct {
 	postRendererArg []string
 	output          outputFlag
 	registry        chart.RegistryOptions
+	verify          bool
+	keyring         string
 }
 
 func (d *deployFlags) addFlags(fs *pflag.FlagSet) {
@@ -84,6 +86,8 @@ func (d *deployFlags) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.dependencyUp, "dependency-update", false, "update dependencies if they are missing before installing the chart")
 	fs.StringVar(&d.postRenderer, "post-renderer", "", "the path to an executable to be used for post rendering")
 	fs.StringArrayVar(&d.postRendererArg, "post-renderer-args", nil, "an argument to the post-renderer (can specify multiple)")
+	fs.BoolVar(&d.verify, "verify", false, "verify the package before using it")
+	fs.StringVar(&d.keyring, "keyring", chart.DefaultKeyring(), "location of public keys used for verification")
 	d.output.addFlags(fs)
 	d.registry.AddFlags(fs)
 }
@@ -105,7 +109,10 @@ func (d *deployFlags) load(ctx context.Context, ref string, stderr io.Writer) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ch, err := chart.Load(ctx, ref, chart.LoadOptions{Version: d.version, Devel: d.devel, DependencyUpdate: d.dependencyUp, Registry: d.registry, Out: stderr})
+	ch, err := chart.Load(ctx, ref, chart.LoadOptions{
+		Version: d.version, Devel: d.devel, DependencyUpdate: d.dependencyUp, Registry: d.registry, Out: stderr,
+		Verify: d.verify, Keyring: d.keyring,
+	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -125,7 +132,10 @@ func newInstallCommand(cluster *clusterFlags) *cobra.Command {
 		Use:   "install [NAME] [CHART]",
 		Short: "install a chart",
 		Long: `Install a chart as a release: a chart directory, a packaged .tgz, or REPO/CHART
-from a repository added with 'berth repo add'.`,
+from a repository added with 'berth repo add'.
+
+If --verify is set, the chart MUST have a provenance file, and the provenance
+file MUST pass all verification steps.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, ref, err := nameAndChart(args, generateName)

@@ -16,6 +16,7 @@ Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
 	root.AddCommand(newServerCommand(), newVersionCommand(), newCreateCommand(), newLintCommand(), newTemplateCommand(), newPackageCommand(), newShowCommand(), newDependencyCommand(), newRepoCommand(), newSearchCommand())
 	root.AddCommand(newImageCommand(), newKillAllCommand())
 	root.AddCommand(newRegistryCommand(), newPushCommand(), newPullCommand())
+	root.AddCommand(newVerifyCommand())
 	cluster := &clusterFlags{}
 	cluster.addFlags(root.PersistentFlags())
 	root.AddCommand(releaseCommands(cluster)...)

@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -61,6 +63,10 @@ type serverOptions struct {
 	registryPort    int
 	// secretsEncryption encrypts Secrets and release records in etcd.
 	secretsEncryption bool
+	// authorizationModes and tokenAuthFile are kube-apiserver's
+	// --authorization-mode and --token-auth-file.
+	authorizationModes []string
+	tokenAuthFile      string
 }
 
 func newServerCommand() *cobra.Command {
@@ -94,6 +100,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 		"control loops to run: '*' runs all, 'name' adds one, '-name' leaves one out; known: %s", strings.Join(controllerNames(), ", ")))
 	f.BoolVar(&o.disableScheduler, "disable-scheduler", false, "do not run the scheduler: pods stay Pending until something else binds them")
 	f.DurationVar(&o.hpaSyncPeriod, "horizontal-pod-autoscaler-sync-period", 15*time.Second, "how often each HorizontalPodAutoscaler is re-evaluated")
+	f.DurationVar(&o.clusterSigningDuration, "cluster-signing-duration", 365*24*time.Hour, "the longest a certificate signed for a CertificateSigningRequest is valid")
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "pods' address range(s), comma-separated (one IPv4 and one IPv6 at most); each node gets a subnet")
 	f.IntVar(&o.nodeCIDRMaskSizeIPv4, "node-cidr-mask-size-ipv4", nodeipam.DefaultNodeMaskSizeIPv4, "prefix length of each node's IPv4 pod subnet")
 	f.IntVar(&o.nodeCIDRMaskSizeIPv6, "node-cidr-mask-size-ipv6", nodeipam.DefaultNodeMaskSizeIPv6, "prefix length of each node's IPv6 pod subnet")
@@ -103,6 +110,8 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.BoolVar(&o.disableRegistry, "disable-registry", false, "do not serve the embedded OCI registry of charts and images")
 	f.IntVar(&o.registryPort, "registry-port", 5000, "port of the embedded OCI registry (plain HTTP) on --bind-address; 0 picks a free one")
+	f.StringSliceVar(&o.authorizationModes, "authorization-mode", apiserver.DefaultAuthorizationModes, "ordered list of authorizers: Node, RBAC, or AlwaysAllow alone (everyone may do everything: tests and benchmarks only)")
+	f.StringVar(&o.tokenAuthFile, "token-auth-file", "", "static bearer tokens, one per line: token,user,uid,\"group1,group2\"")
 	f.BoolVar(&o.secretsEncryption, "secrets-encryption", true, "encrypt Secrets and release records (which hold charts' values) in etcd with AES-GCM, keys in DATA-DIR/encryption (see berth secrets-encrypt); false stores them in plaintext")
 	f.DurationVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it is marked Ready=Unknown and tainted unreachable")
 	return cmd
@@ -177,8 +186,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 		EncryptionConfigFile: encryptionConfig,
 		// Release records are served from the start, so that clients can list
 		// releases before the first install.
-		CRDs:    append(storage.CRDs(), gitops.CRDs()...),
-		Metrics: usage,
+		CRDs:               append(storage.CRDs(), gitops.CRDs()...),
+		ClusterRoles:       append(storage.ClusterRoles(), gitops.ClusterRoles()...),
+		AuthorizationModes: o.authorizationModes,
+		NodeConfigMaps:     []types.NamespacedName{{Namespace: metav1.NamespaceSystem, Name: clusterConfigMap}},
+		TokenAuthFile:      o.tokenAuthFile,
+		Metrics:            usage,
 	})
 	if err != nil {
 		return err
@@ -196,6 +209,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	case <-waitReady(ctx, api):
 	}
 	slog.Info("API server is ready", "kubeconfig", filepath.Join(dataDir, "kubeconfig.yaml"))
+	o.clusterSigner = ca
 	if o.clusterCA, err = os.ReadFile(ca.CertFile); err != nil {
 		return fmt.Errorf("reading the cluster CA: %w", err)
 	}
@@ -213,6 +227,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	if err := network.publish(ctx, client); err != nil {
+		return err
+	}
+	if err := ensureJoinToken(ctx, client, dataDir, ca, api.URL()); err != nil {
 		return err
 	}
 	if !o.disableAgent {

@@ -35,6 +35,7 @@ import (
 	"berth.dev/berth/kubelet/localpath"
 	"berth.dev/berth/kubelet/noderoutes"
 	"berth.dev/berth/kubelet/nodestatus"
+	"berth.dev/berth/kubelet/objectcache"
 	"berth.dev/berth/kubelet/pods"
 	"berth.dev/berth/kubelet/runtime/runc"
 	"berth.dev/berth/kubelet/server"
@@ -147,19 +148,20 @@ func Run(ctx context.Context, cfg Config) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 	nodeRecorder := recorder
 
+	// Only what a node may list and watch is watched whole (Services,
+	// Nodes, its own pods); Secrets and ConfigMaps are read one by one as
+	// the pods reference them, claims and volumes with a GET each.
 	shared := informers.NewSharedInformerFactory(cfg.Client, 0)
 	onNode := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
 	}))
-	configMaps, secrets := shared.Core().V1().ConfigMaps().Lister(), shared.Core().V1().Secrets().Lister()
+	objects, err := objectcache.New(cfg.Client)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	volumes, err := volume.NewManager(volume.Config{
-		PodsDir: filepath.Join(dir, podsDir),
-		Objects: volume.Listers{
-			ConfigMapLister: configMaps,
-			SecretLister:    secrets,
-			ClaimLister:     shared.Core().V1().PersistentVolumeClaims().Lister(),
-			VolumeLister:    shared.Core().V1().PersistentVolumes().Lister(),
-		},
+		PodsDir:         filepath.Join(dir, podsDir),
+		Objects:         volume.Sources{SecretsAndConfigMaps: objects, Client: cfg.Client},
 		Tokens:          volume.ClientTokens{Client: cfg.Client},
 		NodeAllocatable: allocatable,
 		Tmpfs:           true,
@@ -167,10 +169,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	env := envvars.NewBuilder(envvars.Listers{
-		ConfigMapLister: configMaps,
-		SecretLister:    secrets,
-		ServiceLister:   shared.Core().V1().Services().Lister(),
+	env := envvars.NewBuilder(envvars.Sources{
+		SecretsAndConfigMaps: objects,
+		ServiceLister:        shared.Core().V1().Services().Lister(),
 	}, recorder)
 
 	network := &podNetwork{}
@@ -182,7 +183,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Volumes:         volumes,
 		Env:             env,
 		Network:         network,
-		Secrets:         secrets,
+		Secrets:         objects,
+		Objects:         objects,
 		Recorder:        recorder,
 		PodsDir:         filepath.Join(dir, podsDir),
 		LogsDir:         filepath.Join(dir, logsDir),

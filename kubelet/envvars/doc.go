@@ -5,7 +5,7 @@
 // owns the downward API values (pod fields, container resources) that downward API
 // volumes share.
 //
-// It reads objects through the small Objects interface (listers in the kubelet,
+// It reads objects through the small Objects interface (Sources in the kubelet,
 // maps in tests) and reports skipped envFrom keys through an event recorder. It
 // must not write to the API and knows nothing of the container runtime: the
 // runtime gets the resolved variables as a list.

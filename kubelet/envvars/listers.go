@@ -8,24 +8,23 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
-// Listers reads Objects from client-go listers (informer caches).
-type Listers struct {
-	ConfigMapLister corelisters.ConfigMapLister
-	SecretLister    corelisters.SecretLister
-	ServiceLister   corelisters.ServiceLister
+// SecretsAndConfigMaps reads Secrets and ConfigMaps one by one, as a node
+// may: the kubelet's object cache (kubelet/objectcache) does. A missing
+// object is an error for which apierrors.IsNotFound is true.
+type SecretsAndConfigMaps interface {
+	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
+	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
 }
 
-// ConfigMap implements Objects.
-func (l Listers) ConfigMap(_ context.Context, namespace, name string) (*corev1.ConfigMap, error) {
-	return l.ConfigMapLister.ConfigMaps(namespace).Get(name)
-}
-
-// Secret implements Objects.
-func (l Listers) Secret(_ context.Context, namespace, name string) (*corev1.Secret, error) {
-	return l.SecretLister.Secrets(namespace).Get(name)
+// Sources is the kubelet's Objects: Secrets and ConfigMaps from
+// SecretsAndConfigMaps, Services from a lister of an informer of every
+// Service (nodes may list and watch them all).
+type Sources struct {
+	SecretsAndConfigMaps
+	ServiceLister corelisters.ServiceLister
 }
 
 // Services implements Objects.
-func (l Listers) Services(_ context.Context, namespace string) ([]*corev1.Service, error) {
-	return l.ServiceLister.Services(namespace).List(labels.Everything())
+func (s Sources) Services(_ context.Context, namespace string) ([]*corev1.Service, error) {
+	return s.ServiceLister.Services(namespace).List(labels.Everything())
 }

@@ -10,22 +10,21 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-func TestListers(t *testing.T) {
-	index := func(objs ...any) cache.Indexer {
-		idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-		for _, o := range objs {
-			if err := idx.Add(o); err != nil {
-				t.Fatal(err)
-			}
+func TestSources(t *testing.T) {
+	services := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	for _, svc := range []*corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}, Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Port: 443}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "elsewhere"}, Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.2", Ports: []corev1.ServicePort{{Port: 80}}}},
+	} {
+		if err := services.Add(svc); err != nil {
+			t.Fatal(err)
 		}
-		return idx
 	}
-	l := Listers{
-		ConfigMapLister: corelisters.NewConfigMapLister(index(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "cfg"}, Data: map[string]string{"k": "v"}})),
-		SecretLister:    corelisters.NewSecretLister(index()),
-		ServiceLister: corelisters.NewServiceLister(index(
-			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}, Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Port: 443}}}},
-		)),
+	l := Sources{
+		SecretsAndConfigMaps: &fakeObjects{configMaps: map[string]*corev1.ConfigMap{
+			"ns/cfg": {ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "cfg"}, Data: map[string]string{"k": "v"}},
+		}},
+		ServiceLister: corelisters.NewServiceLister(services),
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
 	keyRef := func(kind string) corev1.EnvVar {
@@ -41,8 +40,8 @@ func TestListers(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{name: "configmap from the cache", env: keyRef("configmap"), want: "v"},
-		{name: "secret missing from the cache", env: keyRef("secret"), wantErr: `secret "cfg" not found`},
+		{name: "configmap from the object source", env: keyRef("configmap"), want: "v"},
+		{name: "secret missing from the object source", env: keyRef("secret"), wantErr: `secret "cfg" not found`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,7 +56,7 @@ func TestListers(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := envMap(env)
-			if got[tc.env.Name] != tc.want || got["KUBERNETES_SERVICE_HOST"] != "10.0.0.1" {
+			if got[tc.env.Name] != tc.want || got["KUBERNETES_SERVICE_HOST"] != "10.0.0.1" || got["ELSEWHERE_SERVICE_HOST"] != "" {
 				t.Errorf("env = %v", got)
 			}
 		})

@@ -11,7 +11,9 @@
 // hand it image references, credentials and opaque container ids, and decide
 // policy themselves (imagePullPolicy, back-off, which images are in use and
 // when to prune). Unpacking an untrusted layer is delegated to
-// kubelet/images/layer, which refuses writes outside its root.
+// kubelet/images/layer, which keeps every write inside its root. Import keeps
+// an archive's entry names as keys only (blobs are stored by digest) and
+// never follows an archive's links on disk.
 //
 // On-disk layout under Config.Root:
 //

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"berth.dev/berth/kubelet/images/imagetest"
-	"berth.dev/berth/kubelet/images/layer"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -82,57 +81,6 @@ func TestRootfs(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(s.root, "containers", id)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("container dir left: %v", err)
-			}
-		})
-	}
-}
-
-func TestCreateRootfsRefusesHostileLayer(t *testing.T) {
-	needRoot(t)
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		files []imagetest.File
-		entry string
-	}{
-		{"dot-dot", []imagetest.File{{Name: "../../../../evil", Body: []byte("x")}}, "../../../../evil"},
-		{"absolute", []imagetest.File{{Name: "/tmp/berth-evil", Body: []byte("x")}}, "/tmp/berth-evil"},
-		{"symlink", []imagetest.File{{Name: "up", Symlink: "../../../.."}, {Name: "up/evil", Body: []byte("x")}}, "up/evil"},
-		{"hard link", []imagetest.File{{Name: "pw", Hardlink: "../../../../../../etc/passwd"}}, "pw"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			base := t.TempDir()
-			s := newStore(t, Config{Root: filepath.Join(base, "a", "b", "store")})
-			src := layout(t, "hostile:v1", ocispec.ImageConfig{}, tc.files)
-			if _, err := s.Import(ctx, src); err != nil {
-				t.Fatal(err)
-			}
-			img, err := s.Get(ctx, "hostile:v1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = s.CreateRootfs(ctx, "berth-test-hostile", img)
-			var lerr *layer.Error
-			if !errors.As(err, &lerr) || !errors.Is(err, layer.ErrUnsafe) || lerr.Entry != tc.entry {
-				t.Fatalf("CreateRootfs = %v; want an unsafe-entry error for %q", err, tc.entry)
-			}
-			if testing.Verbose() {
-				t.Log(err)
-			}
-			if !strings.Contains(err.Error(), img.Layers[0].Digest.String()) {
-				t.Errorf("error %q does not name the layer", err)
-			}
-			for _, p := range []string{filepath.Join(base, "evil"), filepath.Join(base, "a", "evil"), "/tmp/berth-evil"} {
-				if _, err := os.Lstat(p); err == nil {
-					os.Remove(p)
-					t.Errorf("%s was written", p)
-				}
-			}
-			if left, _ := os.ReadDir(filepath.Join(s.root, "layers")); len(left) != 0 {
-				t.Errorf("a refused layer was cached")
-			}
-			if left, _ := os.ReadDir(filepath.Join(s.root, "containers")); len(left) != 0 {
-				t.Errorf("a failed rootfs was left behind")
 			}
 		})
 	}

@@ -89,9 +89,16 @@ func (p *Provisioner) syncClaim(ctx context.Context, key string) error {
 	if apierrors.IsAlreadyExists(err) {
 		// Made by an earlier sync the cache has not caught up with, or by
 		// another node's agent: the directory stays only if the volume is here.
-		existing, getErr := p.client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+		// Read from the cache: a node may not get volumes its pods do not
+		// use, and this one is no pod's yet. A volume the cache has not seen
+		// yet is not known to be this node's: the sync its arrival starts
+		// decides again.
+		existing, getErr := p.volumes.Get(pvName)
 		if getErr != nil || !p.mine(existing) || volumePath(existing) != dir {
 			p.removeIfEmpty(dir, created)
+		}
+		if apierrors.IsNotFound(getErr) {
+			return nil
 		}
 		return getErr
 	}

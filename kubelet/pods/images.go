@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/utils/clock"
 
 	"berth.dev/berth/kubelet/images"
@@ -34,7 +33,7 @@ type containerRecorder interface {
 // backing off failed pulls per pod and image.
 type imagePuller struct {
 	store    ImageService
-	secrets  corelisters.SecretLister
+	secrets  SecretGetter
 	recorder containerRecorder
 	back     *backoff
 	clock    clock.PassiveClock
@@ -78,7 +77,7 @@ func (p *imagePuller) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 		event(corev1.EventTypeNormal, reasonBackOff, "Back-off pulling image %q", ref)
 		return images.Image{}, &corev1.ContainerStateWaiting{Reason: reasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q", ref)}, wait
 	}
-	opts, err := p.pullSecrets(pod)
+	opts, err := p.pullSecrets(ctx, pod)
 	if err != nil {
 		event(corev1.EventTypeWarning, reasonFailed, "Unable to retrieve some image pull secrets (%v); attempting to pull the image may not succeed.", err)
 	}
@@ -98,11 +97,11 @@ func (p *imagePuller) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 
 // pullSecrets are the pod's imagePullSecrets as pull options; missing ones
 // are reported and skipped, as upstream does.
-func (p *imagePuller) pullSecrets(pod *corev1.Pod) ([]images.PullOption, error) {
+func (p *imagePuller) pullSecrets(ctx context.Context, pod *corev1.Pod) ([]images.PullOption, error) {
 	var opts []images.PullOption
 	var errs []error
 	for _, ref := range pod.Spec.ImagePullSecrets {
-		s, err := p.secrets.Secrets(pod.Namespace).Get(ref.Name)
+		s, err := p.secrets.Secret(ctx, pod.Namespace, ref.Name)
 		if apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("secret %q not found", ref.Name))
 			continue

@@ -64,6 +64,25 @@ type EnvBuilder interface {
 	Env(ctx context.Context, in envvars.Input) ([]corev1.EnvVar, error)
 }
 
+// SecretGetter reads one Secret; a missing one is an error for which
+// apierrors.IsNotFound is true.
+type SecretGetter interface {
+	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
+}
+
+// PodObjects keeps the Secrets and ConfigMaps of this node's pods readable
+// one by one, the only way a node may read them (kubelet/objectcache): the
+// Kubelet registers every pod bound to the node as it sees it, and
+// unregisters it once it is deleted from the API.
+type PodObjects interface {
+	Register(pod *corev1.Pod)
+	Unregister(uid types.UID)
+	// Run keeps the registered pods' objects current until ctx ends,
+	// calling changed (which must not block) for each pod that references
+	// an object that changed.
+	Run(ctx context.Context, changed func(pod types.UID)) error
+}
+
 // Config configures a Kubelet.
 type Config struct {
 	Client   kubernetes.Interface
@@ -76,7 +95,11 @@ type Config struct {
 	// loopback (and hostNetwork pods the host's network).
 	Network Network
 	// Secrets reads imagePullSecrets.
-	Secrets corelisters.SecretLister
+	Secrets SecretGetter
+	// Objects learns which Secrets and ConfigMaps the pods reference; the
+	// Kubelet runs it, and wakes the pods referencing an object that
+	// changed, so that their volumes are refreshed at once.
+	Objects PodObjects
 	// Recorder records pod events (source component "kubelet", host NodeName).
 	Recorder record.EventRecorder
 	// PodsDir holds a directory per pod UID for the files the kubelet makes
@@ -133,8 +156,8 @@ type Kubelet struct {
 // New returns a Kubelet for cfg, reading pods from podInformer, which must
 // be limited to pods bound to cfg.NodeName.
 func New(cfg Config, podInformer coreinformers.PodInformer) (*Kubelet, error) {
-	if cfg.Client == nil || cfg.Runtime == nil || cfg.Images == nil || cfg.Volumes == nil || cfg.Env == nil || cfg.Recorder == nil || cfg.Secrets == nil {
-		return nil, errors.New("pod sync: client, runtime, images, volumes, env, secrets and recorder are required")
+	if cfg.Client == nil || cfg.Runtime == nil || cfg.Images == nil || cfg.Volumes == nil || cfg.Env == nil || cfg.Recorder == nil || cfg.Secrets == nil || cfg.Objects == nil {
+		return nil, errors.New("pod sync: client, runtime, images, volumes, env, secrets, pod objects and recorder are required")
 	}
 	if cfg.NodeName == "" || cfg.PodsDir == "" || cfg.LogsDir == "" {
 		return nil, errors.New("pod sync: node name, pods directory and logs directory are required")
@@ -189,7 +212,15 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.adopt(ctx); err != nil {
 		return err
 	}
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		if err := k.cfg.Objects.Run(ctx, k.kick); err != nil {
+			k.log.Error("watching the pods' Secrets and ConfigMaps", "err", err)
+		}
+	}()
 	if !cache.WaitForCacheSync(ctx.Done(), k.synced) {
+		k.wg.Wait()
 		return ctx.Err()
 	}
 	k.mu.Lock()
@@ -228,6 +259,14 @@ func (k *Kubelet) podChanged(obj any) {
 	if !ok || pod.Spec.NodeName != k.cfg.NodeName {
 		return
 	}
+	if terminal(pod) {
+		// Its containers are done for good: it needs its Secrets and
+		// ConfigMaps no more, and a finished Job's pods must not keep
+		// watches open for as long as they are kept.
+		k.cfg.Objects.Unregister(pod.UID)
+	} else {
+		k.cfg.Objects.Register(pod)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	w := k.workers[pod.UID]
@@ -249,6 +288,9 @@ func (k *Kubelet) podDeleted(obj any) {
 	if !ok {
 		return
 	}
+	// A deleted pod's worker only stops its containers and removes its
+	// files: it reads no Secret or ConfigMap any more.
+	k.cfg.Objects.Unregister(pod.UID)
 	k.mu.Lock()
 	w := k.workers[pod.UID]
 	k.mu.Unlock()
@@ -347,4 +389,9 @@ func (k *Kubelet) removeOrphanedVolumes(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// terminal reports whether pod's phase says it is done for good.
+func terminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }

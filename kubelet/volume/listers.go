@@ -7,35 +7,33 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
-// Listers reads Objects from client-go listers (informer caches).
-type Listers struct {
-	ConfigMapLister corelisters.ConfigMapLister
-	SecretLister    corelisters.SecretLister
-	ClaimLister     corelisters.PersistentVolumeClaimLister
-	VolumeLister    corelisters.PersistentVolumeLister
+// SecretsAndConfigMaps reads Secrets and ConfigMaps one by one, as a node
+// may: the kubelet's object cache (kubelet/objectcache) does. A missing
+// object is an error for which apierrors.IsNotFound is true.
+type SecretsAndConfigMaps interface {
+	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
+	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
 }
 
-// ConfigMap implements Objects.
-func (l Listers) ConfigMap(_ context.Context, namespace, name string) (*corev1.ConfigMap, error) {
-	return l.ConfigMapLister.ConfigMaps(namespace).Get(name)
-}
-
-// Secret implements Objects.
-func (l Listers) Secret(_ context.Context, namespace, name string) (*corev1.Secret, error) {
-	return l.SecretLister.Secrets(namespace).Get(name)
+// Sources is the kubelet's Objects: Secrets and ConfigMaps from
+// SecretsAndConfigMaps, claims and volumes with a GET each through Client,
+// which the Node authorizer allows for the claims of the node's pods and
+// their volumes (the Manager reads them once per pod and claim).
+type Sources struct {
+	SecretsAndConfigMaps
+	Client kubernetes.Interface
 }
 
 // PersistentVolumeClaim implements Objects.
-func (l Listers) PersistentVolumeClaim(_ context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error) {
-	return l.ClaimLister.PersistentVolumeClaims(namespace).Get(name)
+func (s Sources) PersistentVolumeClaim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error) {
+	return s.Client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
 }
 
 // PersistentVolume implements Objects.
-func (l Listers) PersistentVolume(_ context.Context, name string) (*corev1.PersistentVolume, error) {
-	return l.VolumeLister.Get(name)
+func (s Sources) PersistentVolume(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
+	return s.Client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
 }
 
 // ClientTokens requests tokens through a clientset's serviceaccounts/token

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +50,7 @@ type Config struct {
 type Manager struct {
 	cfg    Config
 	tokens tokenCache
+	claims claimVolumes
 }
 
 // NewManager returns a Manager for cfg.
@@ -65,6 +67,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	return &Manager{
 		cfg:    cfg,
 		tokens: tokenCache{requester: cfg.Tokens, clock: cfg.Clock, tokens: map[tokenKey]*authenticationv1.TokenRequest{}},
+		claims: claimVolumes{bound: map[claimKey]*corev1.PersistentVolume{}},
 	}, nil
 }
 
@@ -250,22 +253,9 @@ func (m *Manager) writeVolume(dir string, memory bool, fsGroup *int64, payload m
 // claimPath resolves a PersistentVolumeClaim to the host path of its bound
 // local or hostPath PersistentVolume.
 func (m *Manager) claimPath(ctx context.Context, pod *corev1.Pod, claim string) (string, error) {
-	pvc, err := m.cfg.Objects.PersistentVolumeClaim(ctx, pod.Namespace, claim)
+	pv, err := m.boundVolume(ctx, pod, claim)
 	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", apierrors.NewNotFound(corev1.Resource("persistentvolumeclaim"), claim)
-		}
-		return "", fmt.Errorf("getting persistentvolumeclaim %s/%s: %w", pod.Namespace, claim, err)
-	}
-	if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "" {
-		return "", fmt.Errorf("PVC %s/%s has non-bound phase (%q) or empty pvc.Spec.VolumeName (%q)", pod.Namespace, claim, pvc.Status.Phase, pvc.Spec.VolumeName)
-	}
-	pv, err := m.cfg.Objects.PersistentVolume(ctx, pvc.Spec.VolumeName)
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", apierrors.NewNotFound(corev1.Resource("persistentvolume"), pvc.Spec.VolumeName)
-		}
-		return "", fmt.Errorf("getting persistentvolume %s: %w", pvc.Spec.VolumeName, err)
+		return "", err
 	}
 	switch {
 	case pv.Spec.Local != nil:
@@ -277,12 +267,76 @@ func (m *Manager) claimPath(ctx context.Context, pod *corev1.Pod, claim string) 
 	return "", fmt.Errorf("persistentvolume %s bound to claim %s/%s is neither local nor hostPath, the kinds this node can mount", pv.Name, pod.Namespace, claim)
 }
 
+// boundVolume returns the PersistentVolume bound to a claim of pod, read
+// once per pod and claim: a bound claim keeps its volume, and reading both
+// on every resync would cost two API requests per claim every few seconds.
+func (m *Manager) boundVolume(ctx context.Context, pod *corev1.Pod, claim string) (*corev1.PersistentVolume, error) {
+	key := claimKey{pod: pod.UID, claim: claim}
+	if pv := m.claims.get(key); pv != nil {
+		return pv, nil
+	}
+	pvc, err := m.cfg.Objects.PersistentVolumeClaim(ctx, pod.Namespace, claim)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, apierrors.NewNotFound(corev1.Resource("persistentvolumeclaim"), claim)
+		}
+		return nil, fmt.Errorf("getting persistentvolumeclaim %s/%s: %w", pod.Namespace, claim, err)
+	}
+	if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "" {
+		return nil, fmt.Errorf("PVC %s/%s has non-bound phase (%q) or empty pvc.Spec.VolumeName (%q)", pod.Namespace, claim, pvc.Status.Phase, pvc.Spec.VolumeName)
+	}
+	pv, err := m.cfg.Objects.PersistentVolume(ctx, pvc.Spec.VolumeName)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, apierrors.NewNotFound(corev1.Resource("persistentvolume"), pvc.Spec.VolumeName)
+		}
+		return nil, fmt.Errorf("getting persistentvolume %s: %w", pvc.Spec.VolumeName, err)
+	}
+	m.claims.put(key, pv)
+	return pv, nil
+}
+
+type claimKey struct {
+	pod   types.UID
+	claim string
+}
+
+// claimVolumes are the volumes pods' claims were found bound to.
+type claimVolumes struct {
+	mu    sync.Mutex
+	bound map[claimKey]*corev1.PersistentVolume
+}
+
+func (c *claimVolumes) get(key claimKey) *corev1.PersistentVolume {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bound[key]
+}
+
+func (c *claimVolumes) put(key claimKey, pv *corev1.PersistentVolume) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bound[key] = pv
+}
+
+// forget drops the pod's claims, once its volumes are torn down.
+func (c *claimVolumes) forget(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key := range c.bound {
+		if key.pod == uid {
+			delete(c.bound, key)
+		}
+	}
+}
+
 // TearDown removes the volumes of the pod with uid: it unmounts what it mounted
 // and deletes the volume directories (never hostPath or PersistentVolume data,
 // which lives elsewhere), then the pod directory if nothing else is in it. A
 // mount that cannot be unmounted stops it before anything is deleted.
 func (m *Manager) TearDown(ctx context.Context, uid types.UID) error {
 	m.tokens.forget(uid)
+	m.claims.forget(uid)
 	dir := m.volumesDir(uid)
 	if err := unmountUnder(dir); err != nil {
 		return fmt.Errorf("tearing down volumes of pod %s: %w", uid, err)

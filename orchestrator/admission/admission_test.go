@@ -2,14 +2,18 @@ package admission
 
 import (
 	"context"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	"slices"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/admission"
 	quotav1 "k8s.io/apiserver/pkg/quota/v1"
+	"k8s.io/apiserver/pkg/warning"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
@@ -28,6 +32,12 @@ func list(pairs ...string) corev1.ResourceList {
 
 func namespace(name string, phase corev1.NamespacePhase) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NamespaceStatus{Phase: phase}}
+}
+
+// withLabels labels ns, as a namespace's Pod Security levels are set.
+func withLabels(ns *corev1.Namespace, labels map[string]string) *corev1.Namespace {
+	ns.Labels = labels
+	return ns
 }
 
 func resourceQuota(ns, name string, hard, used corev1.ResourceList) *corev1.ResourceQuota {
@@ -63,7 +73,7 @@ func newChain(t *testing.T, objs ...runtime.Object) (admission.Interface, kubern
 	f := informers.NewSharedInformerFactory(client, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	chain, err := New(Config{Client: client, Informers: f, Quota: quota.NewConfiguration(f), Stop: ctx.Done()})
+	chain, err := New(Config{Client: client, Informers: f, Quota: quota.NewConfiguration(f), Stop: ctx.Done(), Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,17 +84,29 @@ func newChain(t *testing.T, objs ...runtime.Object) (admission.Interface, kubern
 
 // run admits a request as the API server does: mutation, then validation.
 func run(chain admission.Interface, a admission.Attributes) error {
-	ctx := context.Background()
+	_, err := admit(chain, a)
+	return err
+}
+
+// admit is run, also returning the warnings the chain gave the client.
+func admit(chain admission.Interface, a admission.Attributes) ([]string, error) {
+	var w warnings
+	ctx := warning.WithWarningRecorder(context.Background(), &w)
 	if m, ok := chain.(admission.MutationInterface); ok && m.Handles(a.GetOperation()) {
 		if err := m.Admit(ctx, a, nil); err != nil {
-			return err
+			return w, err
 		}
 	}
 	if v, ok := chain.(admission.ValidationInterface); ok && v.Handles(a.GetOperation()) {
-		return v.Validate(ctx, a, nil)
+		return w, v.Validate(ctx, a, nil)
 	}
-	return nil
+	return w, nil
 }
+
+// warnings collects the warnings of a request.
+type warnings []string
+
+func (w *warnings) AddWarning(_, text string) { *w = append(*w, text) }
 
 func createPod(pod *corev1.Pod) admission.Attributes {
 	return admission.NewAttributesRecord(pod, nil, corev1.SchemeGroupVersion.WithKind("Pod"), pod.Namespace, pod.Name,
@@ -100,6 +122,7 @@ func TestChain(t *testing.T) {
 		namespace("limited", corev1.NamespaceActive),
 		namespace("full", corev1.NamespaceActive),
 		namespace("compute", corev1.NamespaceActive),
+		withLabels(namespace("secure", corev1.NamespaceActive), map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}),
 		limitRange("limited", corev1.LimitRangeItem{Type: corev1.LimitTypeContainer, Max: list("memory", "100Mi")}),
 		resourceQuota("full", "compute-resources", list("pods", "1"), list("pods", "1")),
 		resourceQuota("compute", "compute-resources", list("requests.memory", "1Gi", "limits.cpu", "2"),
@@ -136,6 +159,18 @@ func TestChain(t *testing.T) {
 		attrs: createPod(replicaSetPod("compute", nil, nil)),
 		want:  `pods "web-7d4b9c-" is forbidden: failed quota: compute-resources: must specify limits.cpu for: app; requests.memory for: app`,
 	}, {
+		name: "a pod breaking its namespace's Pod Security level",
+		attrs: createPod(func() *corev1.Pod {
+			p := replicaSetPod("secure", nil, nil)
+			p.Name = "web-7d4b9c-x2x9z"
+			return p
+		}()),
+		want: `pods "web-7d4b9c-x2x9z" is forbidden: violates PodSecurity "restricted:latest": ` +
+			`allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false), ` +
+			`unrestricted capabilities (container "app" must set securityContext.capabilities.drop=["ALL"]), ` +
+			`runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true), ` +
+			`seccompProfile (pod or container "app" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")`,
+	}, {
 		name:  "an ordinary pod is admitted",
 		attrs: createPod(replicaSetPod("work", nil, nil)),
 	}}
@@ -151,6 +186,27 @@ func TestChain(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Workloads are warned about, never refused, by the Pod Security level of their
+// namespace: their pods are refused.
+func TestChainWarnsAboutWorkloads(t *testing.T) {
+	chain, _ := newChain(t, withLabels(namespace("base", corev1.NamespaceActive), map[string]string{"pod-security.kubernetes.io/enforce": "baseline"}))
+	template := corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		HostNetwork: true,
+		Containers:  []corev1.Container{{Name: "app", Image: "nginx"}},
+	}}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "base"}, Spec: appsv1.DeploymentSpec{Template: template}}
+	a := admission.NewAttributesRecord(d, nil, appsv1.SchemeGroupVersion.WithKind("Deployment"), "base", "web",
+		appsv1.SchemeGroupVersion.WithResource("deployments"), "", admission.Create, &metav1.CreateOptions{}, false, nil)
+	got, err := admit(chain, a)
+	if err != nil {
+		t.Fatalf("the deployment was refused: %v", err)
+	}
+	want := []string{`would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
 	}
 }
 
@@ -199,7 +255,7 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 	f := informers.NewSharedInformerFactory(client, 0)
 	stop := make(chan struct{})
 	defer close(stop)
-	complete := Config{Client: client, Informers: f, Quota: quota.NewConfiguration(f), Stop: stop}
+	complete := Config{Client: client, Informers: f, Quota: quota.NewConfiguration(f), Stop: stop, Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}
 	tests := []struct {
 		name  string
 		spoil func(*Config)
@@ -209,6 +265,7 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 		{"no informers", func(c *Config) { c.Informers = nil }, "admission: no informer factory"},
 		{"no quota configuration", func(c *Config) { c.Quota = nil }, "admission: no quota configuration"},
 		{"no stop channel", func(c *Config) { c.Stop = nil }, "admission: no stop channel"},
+		{"no authorizer", func(c *Config) { c.Authorizer = nil }, "admission: no authorizer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
@@ -14,17 +13,8 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/version"
 	apimachineryversion "k8s.io/apimachinery/pkg/version"
-	"k8s.io/apiserver/pkg/authentication/authenticator"
-	"k8s.io/apiserver/pkg/authentication/group"
-	"k8s.io/apiserver/pkg/authentication/request/anonymous"
-	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
-	"k8s.io/apiserver/pkg/authentication/request/union"
-	"k8s.io/apiserver/pkg/authentication/request/x509"
-	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
@@ -86,36 +76,6 @@ func advertiseAddress(cfg Config) net.IP {
 	return net.IPv4(127, 0, 0, 1)
 }
 
-// tokenCacheTTL is how long a bearer token that authenticated is believed
-// without checking it again, kube-apiserver's default: a token whose pod or
-// ServiceAccount is deleted stops working at most this long after.
-const tokenCacheTTL = 10 * time.Second
-
-// applyAuth authenticates clients by the certificates the cluster CA signed and
-// by the service account tokens tokens accepts, for the API server's audiences;
-// both add the group system:authenticated. A request with neither is
-// anonymous, but one whose credentials fail is refused (401), not taken as
-// anonymous. Authorization allows everything for now.
-func applyAuth(c *genericapiserver.RecommendedConfig, ca *pki.CA, tokens authenticator.Token, audiences []string) error {
-	clientCA, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", ca.CertFile)
-	if err != nil {
-		return fmt.Errorf("loading the client CA: %w", err)
-	}
-	if err := c.Authentication.ApplyClientCert(clientCA, c.SecureServing); err != nil {
-		return err
-	}
-	c.Authentication.APIAudiences = audiences
-	c.Authentication.Authenticator = union.NewFailOnError(
-		group.NewAuthenticatedGroupAdder(union.New(
-			newCertCache(x509.NewDynamic(clientCA.VerifyOptions, x509.CommonNameUserConversion)),
-			bearertoken.New(tokencache.New(tokens, false, tokenCacheTTL, 0)),
-		)),
-		anonymous.NewAuthenticator(nil),
-	)
-	c.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
-	return nil
-}
-
 // storagePrefixes keeps upstream's etcd layout where it differs from the resource
 // name, so that etcd tools find objects where operators expect them.
 var storagePrefixes = map[schema.GroupResource]string{
@@ -162,13 +122,18 @@ func applyOpenAPI(c *genericapiserver.RecommendedConfig, metricsScheme *runtime.
 	return nil
 }
 
-func applyAdmission(c *genericapiserver.RecommendedConfig, client kubernetes.Interface) error {
-	chain, err := berthadmission.New(berthadmission.Config{
-		Client:    client,
-		Informers: c.SharedInformerFactory,
-		Quota:     quota.NewConfiguration(c.SharedInformerFactory),
-		Stop:      c.DrainedNotify(),
-	})
+func applyAdmission(c *genericapiserver.RecommendedConfig, client kubernetes.Interface, authz *authorization) error {
+	admissionConfig := berthadmission.Config{
+		Client:     client,
+		Informers:  c.SharedInformerFactory,
+		Quota:      quota.NewConfiguration(c.SharedInformerFactory),
+		Stop:       c.DrainedNotify(),
+		Authorizer: authz.authorizer,
+	}
+	if authz.rbac != nil {
+		admissionConfig.RBAC = authz.rbac
+	}
+	chain, err := berthadmission.New(admissionConfig)
 	if err != nil {
 		return fmt.Errorf("setting up admission: %w", err)
 	}

@@ -12,16 +12,21 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apiextensionsoptions "k8s.io/apiextensions-apiserver/pkg/cmd/server/options"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -64,6 +69,19 @@ type Config struct {
 	// which `kubectl top` and the autoscalers read; nil leaves it out, and
 	// `kubectl top` then says the metrics API is not available.
 	Metrics ResourceMetrics
+	// AuthorizationModes are kube-apiserver's --authorization-mode values,
+	// in order; empty is DefaultAuthorizationModes (Node, RBAC).
+	AuthorizationModes []string
+	// TokenAuthFile is a static token file (kube-apiserver's
+	// --token-auth-file); empty accepts no static tokens.
+	TokenAuthFile string
+	// NodeConfigMaps are ConfigMaps every node may read, whatever its pods:
+	// what an agent reads when it joins.
+	NodeConfigMaps []types.NamespacedName
+	// ClusterRoles are made to exist beside the default roles, for the
+	// custom resources of components composed with the server (labelled to
+	// aggregate into admin, edit and view as they should).
+	ClusterRoles []rbacv1.ClusterRole
 	// Kubelets, when set, replaces how the server reaches kubelets for
 	// pods/log, exec, attach and portforward; nil finds each at its Node's
 	// InternalIP and kubelet port, over HTTPS with a client certificate the
@@ -78,6 +96,7 @@ var DefaultNodePorts = utilnet.PortRange{Base: 30000, Size: 2768}
 // Server is a configured API server, ready to run.
 type Server struct {
 	generic *genericapiserver.GenericAPIServer
+	url     string
 	// Loopback reaches the server from inside the process with full rights.
 	Loopback *rest.Config
 }
@@ -143,11 +162,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := satoken.NewAuthenticator(tokenConfig, objects)
+	serviceAccounts, err := satoken.NewAuthenticator(tokenConfig, objects)
 	if err != nil {
-		return nil, err
-	}
-	if err := applyAuth(generic, cfg.CA, tokens, issuer.Audiences()); err != nil {
 		return nil, err
 	}
 	metricsScheme, err := newMetricsScheme()
@@ -170,7 +186,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("creating loopback client: %w", err)
 	}
 	generic.SharedInformerFactory = informers.NewSharedInformerFactory(client, 10*time.Minute)
-	if err := applyAdmission(generic, client); err != nil {
+
+	joinTokens, systemSecrets := bootstrapTokens(client)
+	authn := authentication{
+		ca:              cfg.CA,
+		serviceAccounts: serviceAccounts,
+		bootstrap:       joinTokens,
+		tokenFile:       cfg.TokenAuthFile,
+		audiences:       issuer.Audiences(),
+	}
+	tokens, err := authn.tokens()
+	if err != nil {
+		return nil, err
+	}
+	if err := authn.apply(generic, tokens); err != nil {
+		return nil, err
+	}
+	authz, err := newAuthorization(cfg.AuthorizationModes, generic.SharedInformerFactory, cfg.NodeConfigMaps)
+	if err != nil {
+		return nil, err
+	}
+	generic.Authorization.Authorizer = authz.authorizer
+	storage.Add(registry.Reviews(authz.authorizer, authz.rules, tokens, issuer.Audiences()))
+	if err := applyAdmission(generic, client, authz); err != nil {
 		return nil, err
 	}
 
@@ -209,9 +247,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	b := &bootstrap{client: client, crds: crdClient, definitions: cfg.CRDs,
 		serviceCIDR: cfg.ServiceCIDR, advertise: generic.PublicAddress, port: cfg.Port}
 	server.AddPostStartHookOrDie("berth-bootstrap", b.run)
+	server.AddPostStartHookOrDie("berth-start-system-secrets-informer", func(hook genericapiserver.PostStartHookContext) error {
+		systemSecrets.Start(hook.Context.Done())
+		return nil
+	})
+	policy := &policyBootstrap{client: client, extra: cfg.ClusterRoles, synced: authz.synced}
+	server.AddPostStartHookOrDie("rbac/bootstrap-roles", policy.run)
 	crdGroups := newCRDGroupDiscovery(crdServer.Informers.Apiextensions().V1().CustomResourceDefinitions(), server.DiscoveryGroupManager)
 	server.AddPostStartHookOrDie("berth-crd-group-discovery", crdGroups.run)
-	return &Server{generic: server, Loopback: generic.LoopbackClientConfig}, nil
+	return &Server{generic: server, Loopback: generic.LoopbackClientConfig,
+		url: (&url.URL{Scheme: "https", Host: net.JoinHostPort(generic.PublicAddress.String(), strconv.Itoa(cfg.Port))}).String()}, nil
 }
 
 // serviceAccountTokens configures the service account tokens the server issues
@@ -224,6 +269,14 @@ func serviceAccountTokens(ca *pki.CA) (satoken.Config, error) {
 	}
 	return satoken.Config{Issuer: satoken.DefaultIssuer, Key: key}, nil
 }
+
+// Handler is the server's whole handler chain (authentication,
+// authorization, admission and every filter), for serving it in-process
+// without TLS: benchmarks compare that against the TLS listener.
+func (s *Server) Handler() http.Handler { return s.generic.Handler }
+
+// URL is where other machines reach the server: its advertised address.
+func (s *Server) URL() string { return s.url }
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
@@ -25,7 +27,7 @@ type builder struct {
 	ingresses networkinglisters.IngressLister
 	services  corelisters.ServiceLister
 	slices    cache.Indexer
-	secrets   corelisters.SecretLister
+	secrets   *tlsSecrets
 	recorder  record.EventRecorder
 	log       *slog.Logger
 
@@ -47,8 +49,9 @@ type problem struct {
 
 // build makes a table of the Ingresses that are ours, oldest first so
 // that the oldest Ingress wins a path or host two of them claim (as in
-// ingress-nginx).
-func (b *builder) build() *table {
+// ingress-nginx). The Secrets they name in spec.tls are watched from then
+// on, and no others.
+func (b *builder) build(ctx context.Context) *table {
 	classes := b.classes()
 	all, err := b.ingresses.List(labels.Everything())
 	if err != nil {
@@ -70,7 +73,9 @@ func (b *builder) build() *table {
 		return strings.Compare(a.Name, b.Name)
 	})
 
+	b.secrets.want(tlsSecretsOf(ings))
 	s := &buildState{
+		ctx:      ctx,
 		b:        b,
 		tb:       newTableBuilder(),
 		backends: map[string]*backend{},
@@ -117,8 +122,22 @@ func (b *builder) report(now map[string]problem) {
 	b.problems = reported
 }
 
+// tlsSecretsOf lists the Secrets that ings name in spec.tls.
+func tlsSecretsOf(ings []*networkingv1.Ingress) map[types.NamespacedName]bool {
+	keys := map[types.NamespacedName]bool{}
+	for _, ing := range ings {
+		for _, t := range ing.Spec.TLS {
+			if t.SecretName != "" {
+				keys[types.NamespacedName{Namespace: ing.Namespace, Name: t.SecretName}] = true
+			}
+		}
+	}
+	return keys
+}
+
 // buildState is one build in progress.
 type buildState struct {
+	ctx      context.Context // for the GETs of Secrets not yet watched
 	b        *builder
 	tb       *tableBuilder
 	backends map[string]*backend
@@ -215,7 +234,7 @@ func (s *buildState) certificate(ns, name string) (*tls.Certificate, error) {
 	if p, ok := s.certs[key]; ok {
 		return p.cert, p.err
 	}
-	secret, err := s.b.secrets.Secrets(ns).Get(name)
+	secret, err := s.b.secrets.get(s.ctx, ns, name)
 	if err != nil {
 		return nil, secretError(ns, name, err)
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
@@ -102,10 +101,12 @@ type Controller struct {
 	closeOnce sync.Once
 }
 
-// New checks cfg, registers the Ingress, IngressClass, Service,
-// EndpointSlice and Secret informers on f, makes the fallback certificate and
-// binds the sockets. The caller starts f after New; Run waits for the caches
-// to sync. If Run is never called, Close releases the sockets.
+// New checks cfg, registers the Ingress, IngressClass, Service and
+// EndpointSlice informers on f, makes the fallback certificate and binds the
+// sockets. The caller starts f after New; Run waits for the caches to sync.
+// TLS Secrets are not read through f: Run watches each one the served
+// Ingresses name, by name. If Run is never called, Close releases the
+// sockets.
 func New(cfg Config, f informers.SharedInformerFactory) (*Controller, error) {
 	if f == nil {
 		return nil, errors.New("ingress: no informer factory")
@@ -159,7 +160,6 @@ func New(cfg Config, f informers.SharedInformerFactory) (*Controller, error) {
 	classInf := f.Networking().V1().IngressClasses()
 	svcInf := f.Core().V1().Services()
 	sliceInf := f.Discovery().V1().EndpointSlices()
-	secretInf := f.Core().V1().Secrets()
 	if err := sliceInf.Informer().AddIndexers(cache.Indexers{serviceIndex: indexSliceService}); err != nil {
 		return nil, fmt.Errorf("ingress: adding the Service index to the EndpointSlice informer: %w", err)
 	}
@@ -183,7 +183,7 @@ func New(cfg Config, f informers.SharedInformerFactory) (*Controller, error) {
 		ingresses: ingInf.Lister(),
 		services:  svcInf.Lister(),
 		slices:    sliceInf.Informer().GetIndexer(),
-		secrets:   secretInf.Lister(),
+		secrets:   newTLSSecrets(cfg.Client, c.changed),
 		recorder:  cfg.Recorder,
 		log:       log,
 	}
@@ -218,21 +218,6 @@ func New(cfg Config, f informers.SharedInformerFactory) (*Controller, error) {
 		}},
 		{"Services", svcInf.Informer(), changed},
 		{"EndpointSlices", sliceInf.Informer(), changed},
-		// Only Secrets that can hold a certificate matter; deletions are
-		// let through whole since a tombstone may hide the type.
-		{"Secrets", secretInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc: func(obj any) {
-				if mayHoldCertificate(obj) {
-					c.changed()
-				}
-			},
-			UpdateFunc: func(old, obj any) {
-				if mayHoldCertificate(old) || mayHoldCertificate(obj) {
-					c.changed()
-				}
-			},
-			DeleteFunc: func(any) { c.changed() },
-		}},
 	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {
@@ -253,17 +238,6 @@ func New(cfg Config, f informers.SharedInformerFactory) (*Controller, error) {
 		}
 	}
 	return c, nil
-}
-
-// mayHoldCertificate reports whether obj is a Secret of type kubernetes.io/tls
-// or one with a tls.crt key (ingress-nginx takes those too).
-func mayHoldCertificate(obj any) bool {
-	s, ok := obj.(*corev1.Secret)
-	if !ok {
-		return false
-	}
-	_, hasCert := s.Data[corev1.TLSCertKey]
-	return s.Type == corev1.SecretTypeTLS || hasCert
 }
 
 // HTTPAddr returns the address plain HTTP is served on, nil if none.
@@ -322,7 +296,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil
 	}
-	c.rebuild()
+	// The TLS Secrets' watches end with Run, whichever way it returns.
+	defer c.builder.secrets.wait()
+	secretsCtx, stopSecrets := context.WithCancel(ctx)
+	defer stopSecrets()
+	c.builder.secrets.begin(secretsCtx)
+	c.rebuild(ctx)
 
 	// Requests get a context of their own, cancelled only once shutdown is
 	// over, so that ctx ending does not cut off the requests being drained.
@@ -409,7 +388,7 @@ func (c *Controller) rebuildLoop(ctx context.Context) {
 		case <-c.kick:
 		}
 		last := time.Now()
-		c.rebuild()
+		c.rebuild(ctx)
 		if wait := time.Until(last.Add(c.minSync)); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
@@ -423,9 +402,9 @@ func (c *Controller) rebuildLoop(ctx context.Context) {
 }
 
 // rebuild builds a table from the caches and swaps it in.
-func (c *Controller) rebuild() {
+func (c *Controller) rebuild(ctx context.Context) {
 	start := time.Now()
-	t := c.builder.build()
+	t := c.builder.build(ctx)
 	c.table.Store(t)
 	c.log.Debug("rebuilt routing table", "ingresses", t.ingresses, "hosts", len(t.hosts)+len(t.wildcards), "took", time.Since(start))
 }

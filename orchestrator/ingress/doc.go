@@ -11,7 +11,9 @@
 // certificates it serves by SNI from the Ingresses' Secrets (with a
 // self-signed fallback made in memory at start), the IngressClass of its name
 // (created when missing, never changed once it exists) and the
-// status.loadBalancer of the Ingresses it handles.
+// status.loadBalancer of the Ingresses it handles. It reads only the Secrets
+// its Ingresses name in spec.tls, each through a watch of that one Secret,
+// as its node's identity may: never all Secrets.
 //
 // It must not write to Ingresses of other classes, to Services, endpoints or
 // Secrets, change an IngressClass it finds, or keep anything on disk: a

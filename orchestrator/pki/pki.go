@@ -115,7 +115,7 @@ type Issued struct {
 // when it is about to expire.
 func (ca *CA) Ensure(leaf Leaf) (Issued, error) {
 	out := Issued{CertFile: filepath.Join(ca.dir, leaf.Name+".crt"), KeyFile: filepath.Join(ca.dir, leaf.Name+".key")}
-	if certs, err := cert.CertsFromFile(out.CertFile); err == nil && covers(certs[0], leaf) && ca.signed(certs[0]) {
+	if certs, err := cert.CertsFromFile(out.CertFile); err == nil && covers(certs[0], leaf) && ca.signed(certs[0]) && (!leaf.Server || len(certs) > 1) {
 		if _, err := os.Stat(out.KeyFile); err == nil {
 			return out, nil
 		}
@@ -143,7 +143,13 @@ func (ca *CA) Ensure(leaf Leaf) (Issued, error) {
 	if err != nil {
 		return out, fmt.Errorf("issuing certificate %q: %w", leaf.Name, err)
 	}
-	if err := writePair(out.CertFile, out.KeyFile, der, key); err != nil {
+	var chain [][]byte
+	if leaf.Server {
+		// Serving certificates come with the CA: a machine joining with the
+		// hash of the CA's key finds the CA in the chain the server presents.
+		chain = append(chain, ca.Cert.Raw)
+	}
+	if err := writePair(out.CertFile, out.KeyFile, der, key, chain...); err != nil {
 		return out, fmt.Errorf("writing certificate %q: %w", leaf.Name, err)
 	}
 	return out, nil
@@ -189,7 +195,8 @@ func serial() *big.Int {
 	return n
 }
 
-func writePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) error {
+// writePair writes the certificate der, followed by the chain, and its key.
+func writePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey, chain ...[]byte) error {
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return err
@@ -197,7 +204,11 @@ func writePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) erro
 	if err := keyutil.WriteKey(keyFile, pemBlock(keyutil.ECPrivateKeyBlockType, keyDER)); err != nil {
 		return err
 	}
-	return cert.WriteCert(certFile, pemBlock(cert.CertificateBlockType, der))
+	certPEM := pemBlock(cert.CertificateBlockType, der)
+	for _, c := range chain {
+		certPEM = append(certPEM, pemBlock(cert.CertificateBlockType, c)...)
+	}
+	return cert.WriteCert(certFile, certPEM)
 }
 
 func pemBlock(kind string, der []byte) []byte {

@@ -224,7 +224,7 @@ func TestEnsureIssues(t *testing.T) {
 
 // writeLeaf puts a certificate for leaf signed by signer's key into dir, valid
 // until notAfter, as an earlier run might have left it.
-func writeLeaf(t *testing.T, dir string, signer *CA, leaf Leaf, notAfter time.Time) {
+func writeLeaf(t *testing.T, dir string, signer *CA, leaf Leaf, notAfter time.Time, chain ...[]byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -244,7 +244,7 @@ func writeLeaf(t *testing.T, dir string, signer *CA, leaf Leaf, notAfter time.Ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writePair(filepath.Join(dir, leaf.Name+".crt"), filepath.Join(dir, leaf.Name+".key"), der, key); err != nil {
+	if err := writePair(filepath.Join(dir, leaf.Name+".crt"), filepath.Join(dir, leaf.Name+".key"), der, key, chain...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -320,9 +320,17 @@ func TestEnsureReusesOrReissues(t *testing.T) {
 		{
 			name: "a leaf of this CA valid for two months",
 			prepare: func(t *testing.T, ca *CA) {
-				writeLeaf(t, ca.dir, ca, base, time.Now().Add(60*24*time.Hour))
+				writeLeaf(t, ca.dir, ca, base, time.Now().Add(60*24*time.Hour), ca.Cert.Raw)
 			},
 			ask: base,
+		},
+		{
+			name: "a serving leaf without the CA in its chain",
+			prepare: func(t *testing.T, ca *CA) {
+				writeLeaf(t, ca.dir, ca, base, time.Now().Add(60*24*time.Hour))
+			},
+			ask:         base,
+			wantReissue: true,
 		},
 	}
 	for _, c := range cases {
@@ -406,5 +414,32 @@ func TestServingTLS(t *testing.T) {
 	}
 	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: cfg.ClientCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("a client certificate the CA issued does not verify against ClientCAs: %v", err)
+	}
+}
+
+func TestServingChainCarriesCA(t *testing.T) {
+	ca := mustCA(t, t.TempDir())
+	for _, leaf := range []Leaf{
+		{Name: "serving", CommonName: "kube-apiserver", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true},
+		{Name: "client", CommonName: "jane"},
+	} {
+		issued, err := ca.Ensure(leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs, err := cert.CertsFromFile(issued.CertFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 1
+		if leaf.Server {
+			want = 2
+		}
+		if len(certs) != want {
+			t.Fatalf("%s: %d certificates in the file, want %d", leaf.Name, len(certs), want)
+		}
+		if leaf.Server && !certs[1].Equal(ca.Cert) {
+			t.Errorf("%s: the chain's second certificate is %s, not the CA", leaf.Name, certs[1].Subject)
+		}
 	}
 }

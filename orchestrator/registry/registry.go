@@ -3,11 +3,11 @@ package registry
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -50,6 +50,16 @@ type Config struct {
 // version and then by resource path ("pods", "pods/status").
 type Storage map[schema.GroupVersion]map[string]rest.Storage
 
+// Add adds the resources of other.
+func (s Storage) Add(other Storage) {
+	for gv, resources := range other {
+		if s[gv] == nil {
+			s[gv] = map[string]rest.Storage{}
+		}
+		maps.Copy(s[gv], resources)
+	}
+}
+
 // New builds the storage of every built-in resource.
 func New(cfg Config) (Storage, error) {
 	if cfg.ServiceCIDR == nil {
@@ -81,6 +91,8 @@ func New(cfg Config) (Storage, error) {
 		}
 	}
 
+	addCSRStorage(out, stores)
+
 	core := out[corev1.SchemeGroupVersion]
 	pods := stores[corev1.Resource("pods")]
 	core["pods/binding"] = &BindingREST{pods: pods}
@@ -111,7 +123,6 @@ func New(cfg Config) (Storage, error) {
 			nodes:    stores[corev1.Resource("nodes")],
 		}}
 	}
-	out[authenticationv1.SchemeGroupVersion] = map[string]rest.Storage{"selfsubjectreviews": &SelfSubjectReviewREST{}}
 
 	namespaces := stores[corev1.Resource("namespaces")]
 	namespaces.ShouldDeleteDuringUpdate = namespaceFinalized

@@ -68,6 +68,10 @@ func builtins() []*resource {
 		// storage.k8s.io/v1
 		{gvr: gvr("storage.k8s.io", "v1", "storageclasses"), kind: "StorageClass", singular: "storageclass", shortNames: []string{"sc"}},
 
+		// certificates.k8s.io/v1
+		{gvr: gvr("certificates.k8s.io", "v1", "certificatesigningrequests"), kind: "CertificateSigningRequest", singular: "certificatesigningrequest", shortNames: []string{"csr"}, status: true,
+			prepareForCreate: prepareCSR, prepareForUpdate: prepareCSRUpdate},
+
 		// rbac.authorization.k8s.io/v1
 		{gvr: gvr("rbac.authorization.k8s.io", "v1", "clusterrolebindings"), kind: "ClusterRoleBinding", singular: "clusterrolebinding"},
 		{gvr: gvr("rbac.authorization.k8s.io", "v1", "clusterroles"), kind: "ClusterRole", singular: "clusterrole"},

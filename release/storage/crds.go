@@ -112,8 +112,13 @@ func singular(kind string) string {
 }
 
 // EnsureCRDs creates the definitions that are missing and waits until the API
-// serves them. Existing definitions are left as they are.
+// serves them. Existing definitions are left as they are. When the API serves
+// every resource already it asks nothing more: a user who may only work in a
+// namespace may not read definitions, which are cluster-wide.
 func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error {
+	if served(client, revisionsResource.GroupVersion().String(), revisionsResource.Resource, chunksResource.Resource, indexesResource.Resource) {
+		return nil
+	}
 	crds := client.ApiextensionsV1().CustomResourceDefinitions()
 	for _, want := range CRDs() {
 		if _, err := crds.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -124,6 +129,24 @@ func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error
 		}
 	}
 	return nil
+}
+
+// served reports whether the API serves every resource of groupVersion named.
+func served(client apiextensionsclient.Interface, groupVersion string, resources ...string) bool {
+	list, err := client.Discovery().ServerResourcesForGroupVersion(groupVersion)
+	if err != nil {
+		return false
+	}
+	have := map[string]bool{}
+	for _, r := range list.APIResources {
+		have[r.Name] = true
+	}
+	for _, r := range resources {
+		if !have[r] {
+			return false
+		}
+	}
+	return true
 }
 
 // WaitEstablished returns once the API serves the CustomResourceDefinition

@@ -48,12 +48,13 @@ func Apply(ctx context.Context, dst, layerDir string) error {
 }
 
 func (w *writer) applyOne(path, rel string) error {
-	parts, err := splitName(rel)
-	if err != nil || len(parts) == 0 {
-		return err
+	parts := cleanName(rel)
+	if len(parts) == 0 {
+		return nil
 	}
 	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
+	err := unix.Lstat(path, &st)
+	if err != nil {
 		return err
 	}
 	kind := st.Mode & unix.S_IFMT

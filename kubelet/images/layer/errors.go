@@ -5,7 +5,9 @@ import (
 	"fmt"
 )
 
-// ErrUnsafe marks an entry that would write outside the layer's root.
+// ErrUnsafe marks an entry refused because it names nothing inside the
+// layer's root (a whiteout of "..", a hard link to the root itself) or,
+// applying, because a symlink lies on its path.
 var ErrUnsafe = errors.New("unsafe layer entry")
 
 // Error is a failure to unpack or apply one entry of a layer.

@@ -3,7 +3,6 @@ package layer
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -48,22 +47,20 @@ func Unpack(ctx context.Context, dir, layerName string, r io.Reader) error {
 }
 
 func (w *writer) entry(hdr *tar.Header, body io.Reader) error {
-	parts, err := splitName(hdr.Name)
-	if err != nil {
-		return err
+	parts := cleanName(hdr.Name)
+	if len(parts) == 0 {
+		return nil // the root itself: it is ours, not the layer's
 	}
-	if len(parts) > 0 {
-		base := parts[len(parts)-1]
-		switch {
-		case base == opaqueMarker:
-			return w.opaque(parts[:len(parts)-1])
-		case strings.HasPrefix(base, whiteoutPrefix):
-			target := strings.TrimPrefix(base, whiteoutPrefix)
-			if target == "" || target == "." || target == ".." {
-				return unsafeErr("whiteout of %q", target)
-			}
-			return w.whiteout(append(parts[:len(parts)-1:len(parts)-1], target))
+	base := parts[len(parts)-1]
+	switch {
+	case base == opaqueMarker:
+		return w.opaque(parts[:len(parts)-1])
+	case strings.HasPrefix(base, whiteoutPrefix):
+		target := strings.TrimPrefix(base, whiteoutPrefix)
+		if target == "" || target == "." || target == ".." {
+			return unsafeErr("whiteout of %q", target)
 		}
+		return w.whiteout(append(parts[:len(parts)-1:len(parts)-1], target))
 	}
 	n := node{
 		perm:  uint32(hdr.Mode) & 0o7777,
@@ -96,14 +93,7 @@ func (w *writer) entry(hdr *tar.Header, body io.Reader) error {
 	case tar.TypeFifo:
 		n.kind = unix.S_IFIFO
 	case tar.TypeLink:
-		target, err := splitName(hdr.Linkname)
-		if err != nil {
-			return fmt.Errorf("hard link to %q: %w", hdr.Linkname, err)
-		}
-		if len(parts) == 0 {
-			return errors.New("hard link at the layer's root")
-		}
-		return w.link(parts, target)
+		return w.link(parts, cleanName(hdr.Linkname))
 	case tar.TypeXGlobalHeader:
 		return nil
 	default:

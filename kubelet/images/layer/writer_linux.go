@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,9 +33,11 @@ type node struct {
 	body     io.Reader // content of a regular file
 }
 
-// writer creates objects under a root directory descriptor, resolving every
-// path component with openat(O_NOFOLLOW): a symlink on the way is an error,
-// never followed.
+// writer creates objects under a root directory descriptor. Every path
+// component is opened with openat(O_NOFOLLOW) from the descriptor of the one
+// before, so the kernel never follows a symlink on the writer's behalf: a
+// symlink on the way is either resolved here, inside the root, or refused
+// (see openDir).
 type writer struct {
 	root  int
 	chown bool // ownership is kept only where the process may set it
@@ -58,54 +62,120 @@ func newWriter(dir string, apply bool) (*writer, error) {
 
 func (w *writer) close() error { return unix.Close(w.root) }
 
-// splitName turns an archive name into path components, refusing absolute
-// names and any "..". "./a//b/" is a, b; "." and "./" are the root (no parts).
-func splitName(name string) ([]string, error) {
-	if strings.HasPrefix(name, "/") {
-		return nil, unsafeErr("absolute path")
+// followLinks says whether a symlink on the way to an entry is followed.
+// A layer being unpacked may write through its own symlinks, as containerd
+// lets it, so they are resolved inside the root. Applying walks a directory
+// Unpack made, writing each directory before what is in it, so a symlink
+// there means something replaced it meanwhile: refused.
+func (w *writer) followLinks() bool { return !w.apply }
+
+// cleanName turns an archive name into path components below the root, read
+// as containerd reads them: as if the root were "/". "/etc/x", "../etc/x" and
+// "a/../../etc/x" all name etc/x; "", ".", "/" and ".." name the root (no
+// parts). The cleaning is lexical, before any symlink is looked at.
+func cleanName(name string) []string {
+	c := path.Clean("/" + name)
+	if c == "/" {
+		return nil
 	}
-	var parts []string
-	for _, p := range strings.Split(name, "/") {
-		switch p {
-		case "", ".":
-		case "..":
-			return nil, unsafeErr("path contains \"..\"")
-		default:
-			parts = append(parts, p)
-		}
-	}
-	return parts, nil
+	return strings.Split(c[1:], "/")
 }
 
-// openDir opens the directory at parts below the root without following any
-// symlink. Missing directories are created (0755, as docker does) if create.
+// maxSymlinks bounds the symlinks followed resolving one path, as Linux's own
+// limit does, so a loop of links fails instead of spinning.
+const maxSymlinks = 40
+
+// openDir opens the directory at parts below the root, creating missing
+// directories (0755, as docker does) if create. A symlink on the way is
+// followed only if w.followLinks(), and then inside the root: its target is
+// read as if the root were "/", and ".." never climbs above the root, because
+// the walk keeps the descriptor of every directory it passed and ".." returns
+// to the previous one instead of opening "..". So a layer's link
+// "etc -> /host/etc" means root/host/etc, never the host's.
 func (w *writer) openDir(parts []string, create bool) (int, error) {
-	fd, err := unix.Openat(w.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := unix.Openat(w.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
-	for i, p := range parts {
-		next, err := unix.Openat(fd, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) && create {
-			if err = unix.Mkdirat(fd, p, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = unix.Openat(fd, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	stack := []int{root} // directories walked, the root first
+	var names []string   // the name of each but the root, for messages
+	defer func() {
+		for _, fd := range stack {
+			unix.Close(fd)
+		}
+	}()
+	todo := slices.Clone(parts)
+	links := 0
+	for len(todo) > 0 {
+		p := todo[0]
+		todo = todo[1:]
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 1 {
+				unix.Close(stack[len(stack)-1])
+				stack, names = stack[:len(stack)-1], names[:len(names)-1]
 			}
+			continue
 		}
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			var st unix.Stat_t
-			if unix.Fstatat(fd, p, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-				err = unsafeErr("path goes through symlink %q", strings.Join(parts[:i+1], "/"))
-			} else {
-				err = fmt.Errorf("%q is not a directory", strings.Join(parts[:i+1], "/"))
+		cur := stack[len(stack)-1]
+		next, err := openChild(cur, p, create)
+		if err == nil {
+			stack, names = append(stack, next), append(names, p)
+			continue
+		}
+		at := strings.Join(append(slices.Clone(names), p), "/")
+		if !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
+			return -1, fmt.Errorf("opening directory %q: %w", at, err)
+		}
+		target, isLink := readlinkAt(cur, p)
+		switch {
+		case !isLink:
+			return -1, fmt.Errorf("%q is not a directory", at)
+		case !w.followLinks():
+			return -1, unsafeErr("path goes through symlink %q", at)
+		}
+		if links++; links > maxSymlinks {
+			return -1, fmt.Errorf("resolving %q: %w", strings.Join(parts, "/"), unix.ELOOP)
+		}
+		if strings.HasPrefix(target, "/") {
+			for _, fd := range stack[1:] {
+				unix.Close(fd)
 			}
+			stack, names = stack[:1], nil
 		}
-		unix.Close(fd)
-		if err != nil {
-			return -1, err
-		}
-		fd = next
+		// Cleaned lexically, as containerd does, so "x/../.." is ".." and
+		// creates no x; what ".." remains leads the target and pops the stack.
+		todo = append(strings.Split(path.Clean(target), "/"), todo...)
 	}
+	fd := stack[len(stack)-1]
+	stack = stack[:len(stack)-1]
 	return fd, nil
+}
+
+// openChild opens the directory name in dir without following a symlink,
+// creating it first if create and it is missing.
+func openChild(dir int, name string, create bool) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(dir, name, flags, 0)
+	if errors.Is(err, unix.ENOENT) && create {
+		if err = unix.Mkdirat(dir, name, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+			fd, err = unix.Openat(dir, name, flags, 0)
+		}
+	}
+	return fd, err
+}
+
+// readlinkAt returns the target of name in dir, if it is a symlink.
+func readlinkAt(dir int, name string) (string, bool) {
+	// Linux refuses to create a symlink whose target is PATH_MAX or longer.
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
+	if err != nil {
+		return "", false
+	}
+	return string(buf[:n]), true
 }
 
 // whiteout records (or, applying, performs) the deletion of parts.
@@ -138,7 +208,9 @@ func (w *writer) opaque(parts []string) error {
 	return unix.Fsetxattr(fd, opaqueXattr, []byte("y"), 0)
 }
 
-// link makes parts a hard link to the existing entry at target.
+// link makes parts a hard link to the existing entry at target, both inside
+// the root: the target's directory is resolved as any entry's is, and its
+// last component is linked itself (a symlink is linked, not followed).
 func (w *writer) link(parts, target []string) error {
 	if len(target) == 0 {
 		return unsafeErr("hard link to the layer's root")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,6 +36,9 @@ type Server struct {
 	// CA is the cluster CA: tests issue kubelet serving certificates from it,
 	// which the server trusts when it streams logs or exec sessions.
 	CA *pki.CA
+	// Handler is the server's whole handler chain, for serving it without
+	// TLS: benchmarks of what TLS costs. Config's token authenticates on it.
+	Handler http.Handler
 }
 
 // Start runs an API server until the test ends.
@@ -142,7 +146,7 @@ func start(dir string) (*Server, func() error, error) {
 		stop()
 		return nil, nil, err
 	}
-	return &Server{Config: config, Client: client, Metrics: usage, CA: ca}, stop, nil
+	return &Server{Config: config, Client: client, Metrics: usage, CA: ca, Handler: api.Handler()}, stop, nil
 }
 
 // Kubeconfig writes a kubeconfig reaching the server with full rights, for

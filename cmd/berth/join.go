@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"berth.dev/berth/kubelet/bootstrap"
+	"berth.dev/berth/orchestrator/auth/bootstraptoken"
+	"berth.dev/berth/orchestrator/pki"
+)
+
+// nodeTokenFile is where the server keeps the token nodes join with, as k3s
+// keeps server/node-token: readable by root only.
+func nodeTokenFile(dataDir string) string { return filepath.Join(dataDir, "node-token") }
+
+// ensureJoinToken makes sure nodes can join with the token in the data
+// directory, making one on first start. A deleted token Secret is made again
+// from the file: to revoke the token, delete both (or use another data
+// directory).
+func ensureJoinToken(ctx context.Context, client kubernetes.Interface, dataDir string, ca *pki.CA, server string) error {
+	path := nodeTokenFile(dataDir)
+	var join bootstraptoken.JoinToken
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if join, err = bootstraptoken.ParseJoinToken(string(data)); err != nil {
+			return fmt.Errorf("%s: %w (remove it to make a new token)", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		token, err := bootstraptoken.Generate()
+		if err != nil {
+			return err
+		}
+		join = bootstraptoken.JoinToken{CAHash: bootstraptoken.CAHash(ca.Cert), Token: token}
+	default:
+		return fmt.Errorf("reading the join token: %w", err)
+	}
+	secret := bootstraptoken.Secret(join.Token, "The token berth agents join the cluster with.", []string{bootstraptoken.NodeGroup}, time.Time{})
+	if _, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the join token's secret %s/%s: %w", metav1.NamespaceSystem, secret.Name, err)
+	}
+	if data == nil {
+		if err := os.WriteFile(path, []byte(join.String()+"\n"), 0o600); err != nil {
+			return fmt.Errorf("saving the join token: %w", err)
+		}
+		slog.Info("nodes join this cluster with: berth agent --server " + server + " --token " + join.String())
+		return nil
+	}
+	slog.Info("nodes join this cluster with: berth agent --server "+server+" --token $(cat "+path+")", "token-file", path)
+	return nil
+}
+
+// joinCluster gets this node's identity from the server with the join
+// token, or the one an earlier join kept under dir.
+func joinCluster(ctx context.Context, server, token, nodeName, dir string) (*rest.Config, error) {
+	join, err := bootstraptoken.ParseJoinToken(token)
+	if err != nil {
+		return nil, fmt.Errorf("--token: %w", err)
+	}
+	config, err := bootstrap.Join(ctx, bootstrap.Config{
+		Server:   server,
+		CAHash:   join.CAHash,
+		Token:    join.Token.String(),
+		NodeName: nodeName,
+		Dir:      dir,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("joining the cluster at %s: %w", server, err)
+	}
+	return config, nil
+}
+
+// joinedKubeletTLS is the kubelet server's TLS configuration on a joined
+// node: a certificate the cluster signs for the node's addresses, and until
+// then the one own makes.
+func joinedKubeletTLS(ctx context.Context, client kubernetes.Interface, nodeName, dir string, own func(ips []net.IP, names []string) (*tls.Config, error)) func(ips []net.IP, names []string) (*tls.Config, error) {
+	return func(ips []net.IP, names []string) (*tls.Config, error) {
+		fallback, err := own(ips, names)
+		if err != nil {
+			return nil, err
+		}
+		// The approver signs only what the Node says: its addresses and name.
+		var nodeIPs []net.IP
+		for _, ip := range ips {
+			if !ip.IsLoopback() {
+				nodeIPs = append(nodeIPs, ip)
+			}
+		}
+		return bootstrap.ServingTLS(ctx, bootstrap.ServingConfig{
+			Client:   client,
+			NodeName: nodeName,
+			IPs:      nodeIPs,
+			DNSNames: []string{nodeName},
+			Dir:      dir,
+			Fallback: fallback,
+		})
+	}
+}

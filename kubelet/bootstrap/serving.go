@@ -1,0 +1,74 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"net"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/certificate"
+)
+
+// ServingConfig is what the kubelet's serving certificate needs.
+type ServingConfig struct {
+	// Client has the node's identity: the certificate is requested as it.
+	Client   kubernetes.Interface
+	NodeName string
+	// IPs and DNSNames are the node's addresses and names the certificate
+	// is for; they must be the Node's, or the server will not approve it.
+	IPs      []net.IP
+	DNSNames []string
+	// Dir keeps the certificate and its key.
+	Dir string
+	// Fallback serves until the cluster has signed a certificate: the API
+	// server does not trust it, so logs and exec wait for the signed one.
+	Fallback *tls.Config
+}
+
+// ServingTLS returns the kubelet server's TLS configuration with a
+// certificate the cluster signs (signer kubernetes.io/kubelet-serving),
+// requested now and renewed before it expires, until ctx ends.
+func ServingTLS(ctx context.Context, cfg ServingConfig) (*tls.Config, error) {
+	store, err := certificate.NewFileStore("kubelet-server", cfg.Dir, cfg.Dir, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("opening the kubelet's certificate store: %w", err)
+	}
+	manager, err := certificate.NewManager(&certificate.Config{
+		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) { return cfg.Client, nil },
+		Template: &x509.CertificateRequest{
+			Subject:     pkix.Name{CommonName: "system:node:" + cfg.NodeName, Organization: []string{"system:nodes"}},
+			IPAddresses: cfg.IPs,
+			DNSNames:    cfg.DNSNames,
+		},
+		SignerName:       certificatesv1.KubeletServingSignerName,
+		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+		CertificateStore: store,
+		Name:             "kubelet-serving",
+		Ctx:              &ctx,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the kubelet's serving certificate: %w", err)
+	}
+	manager.Start()
+	context.AfterFunc(ctx, manager.Stop)
+	config := cfg.Fallback.Clone()
+	fallback := cfg.Fallback.GetCertificate
+	config.Certificates = nil
+	config.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if c := manager.Current(); c != nil {
+			return c, nil
+		}
+		if fallback != nil {
+			return fallback(hello)
+		}
+		if len(cfg.Fallback.Certificates) > 0 {
+			return &cfg.Fallback.Certificates[0], nil
+		}
+		return nil, fmt.Errorf("the kubelet has no serving certificate yet")
+	}
+	return config, nil
+}
