@@ -383,7 +383,7 @@ func (r *Reconciler) loadChart(ctx context.Context, rel *Release, src Source) (*
 	case c.OCI != "":
 		ref = c.OCI
 	case c.Repo != "":
-		url, err := repo.FindChartInRepoURL(c.Repo, c.Name, c.Version, "", "", "", getter.All(nil))
+		url, err := repo.FindChartInRepoURL(c.Repo, c.Name, c.Version, "", "", "", getter.Getters())
 		if err != nil {
 			return nil, fmt.Errorf("Release %s/%s: finding chart %s %s in %s: %w", rel.Namespace, rel.Name, c.Name, c.Version, c.Repo, err)
 		}
