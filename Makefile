@@ -11,7 +11,7 @@ build:
 
 # The end-to-end suite in cmd/berth runs on berth's embedded etcd; its API tests
 # (not the release, restart and workload ones) run again on a separately started
-# etcd process reached through --etcd-endpoints.
+# etcd process reached through --etcd-endpoints over TLS with a client certificate.
 test:
 	$(GO) vet ./...
 	$(GO) test ./...

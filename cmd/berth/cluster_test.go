@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"berth.dev/berth/kubelet/runtime/runc"
+	"berth.dev/berth/orchestrator/pki"
 )
 
 // The test binary doubles as berth and as etcd: tests run both as real processes,
@@ -170,12 +171,12 @@ func newCluster(opts clusterOptions) (*cluster, error) {
 		c.args = append(c.args, "--disable-agent")
 	}
 	if opts.externalEtcd {
-		endpoint, err := c.startEtcd()
+		etcdArgs, err := c.startEtcd()
 		if err != nil {
 			c.stop()
 			return nil, err
 		}
-		c.args = append(c.args, "--etcd-endpoints", endpoint)
+		c.args = append(c.args, etcdArgs...)
 	}
 	c.args = append(c.args, opts.extraArgs...)
 	if err := c.start(); err != nil {
@@ -186,34 +187,49 @@ func newCluster(opts clusterOptions) (*cluster, error) {
 }
 
 // startEtcd runs etcd (the same etcd berth embeds, as its own process) for the
-// cluster and returns its client URL.
-func (c *cluster) startEtcd() (string, error) {
+// cluster, serving TLS and asking clients for certificates of a CA of its own,
+// and returns the server flags that reach it.
+func (c *cluster) startEtcd() ([]string, error) {
 	client, err := freePort()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	peer, err := freePort()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", client)
+	ca, err := pki.LoadOrCreateCA(filepath.Join(c.dir, "etcd-pki"))
+	if err != nil {
+		return nil, err
+	}
+	serving, err := ca.Ensure(pki.Leaf{Name: "etcd-server", CommonName: "etcd", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+	if err != nil {
+		return nil, err
+	}
+	apiserverClient, err := ca.Ensure(pki.Leaf{Name: "apiserver-etcd-client", CommonName: "kube-apiserver-etcd-client"})
+	if err != nil {
+		return nil, err
+	}
+	clientURL := fmt.Sprintf("https://127.0.0.1:%d", client)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
 	c.etcd, err = startProcess("etcd", "--name", "external", "--data-dir", filepath.Join(c.dir, "external-etcd"),
 		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+		"--cert-file", serving.CertFile, "--key-file", serving.KeyFile, "--client-cert-auth", "--trusted-ca-file", ca.CertFile,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 		"--initial-cluster", "external="+peerURL, "--log-level", "error")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", client)); err == nil {
 			conn.Close()
-			return clientURL, nil
+			return []string{"--etcd-endpoints", clientURL, "--etcd-cafile", ca.CertFile,
+				"--etcd-certfile", apiserverClient.CertFile, "--etcd-keyfile", apiserverClient.KeyFile}, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return "", fmt.Errorf("external etcd did not start:\n%s", c.etcd.output)
+	return nil, fmt.Errorf("external etcd did not start:\n%s", c.etcd.output)
 }
 
 // start runs the server and waits until it is ready.

@@ -98,7 +98,7 @@ func TestSecurity(t *testing.T) {
 			}
 		}
 		bad := kubeconfigUser(t, c, "bad", "default", t.TempDir(), "--token=abcdef.0123456789abcdef")
-		if out, ok := bad.kubectl(t, "get", "pods"); ok || !strings.Contains(out, "the server has asked for the client to provide credentials") {
+		if out, ok := bad.kubectl(t, "get", "pods"); ok || !strings.Contains(out, "You must be logged in to the server") {
 			t.Errorf("kubectl get pods with a wrong token: %s", out)
 		}
 	})

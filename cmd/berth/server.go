@@ -39,6 +39,7 @@ type serverOptions struct {
 	port           int
 	bindAddress    net.IP
 	etcdEndpoints  []string
+	etcdTLS        apiserver.EtcdTLS
 	etcdClientPort int
 	etcdPeerPort   int
 	serviceCIDR    net.IPNet
@@ -87,6 +88,9 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 	f.IntVar(&o.port, "port", 6443, "port of the API server (HTTPS)")
 	f.IPVar(&o.bindAddress, "bind-address", net.IPv4(127, 0, 0, 1), "address the API server listens on")
 	f.StringSliceVar(&o.etcdEndpoints, "etcd-endpoints", nil, "client URLs of an external etcd cluster (default: run etcd embedded)")
+	f.StringVar(&o.etcdTLS.CAFile, "etcd-cafile", "", "CA of the external etcd's serving certificates")
+	f.StringVar(&o.etcdTLS.CertFile, "etcd-certfile", "", "client certificate to reach the external etcd with")
+	f.StringVar(&o.etcdTLS.KeyFile, "etcd-keyfile", "", "key of the --etcd-certfile")
 	f.IntVar(&o.etcdClientPort, "etcd-client-port", 2379, "loopback port of the embedded etcd's clients (0 picks a free one)")
 	f.IntVar(&o.etcdPeerPort, "etcd-peer-port", 2380, "loopback port of the embedded etcd's peers (0 picks a free one)")
 	_, defaultServiceCIDR, _ := net.ParseCIDR("10.43.0.0/16")
@@ -162,7 +166,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-
+	if o.etcdTLS != (apiserver.EtcdTLS{}) && len(o.etcdEndpoints) == 0 {
+		return fmt.Errorf("--etcd-cafile, --etcd-certfile and --etcd-keyfile are for an external etcd: give its --etcd-endpoints too (the embedded one listens on loopback only)")
+	}
 	store, err := etcd.Start(ctx, etcd.Config{Endpoints: o.etcdEndpoints, DataDir: dataDir, ClientPort: o.etcdClientPort, PeerPort: o.etcdPeerPort})
 	if err != nil {
 		return err
@@ -181,6 +187,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		Port:                 o.port,
 		CA:                   ca,
 		EtcdEndpoints:        store.Endpoints,
+		EtcdTLS:              o.etcdTLS,
 		ServiceCIDR:          &o.serviceCIDR,
 		NodePorts:            o.nodePorts,
 		EncryptionConfigFile: encryptionConfig,

@@ -84,12 +84,15 @@ var storagePrefixes = map[schema.GroupResource]string{
 	{Resource: "nodes"}:                  "minions",
 }
 
-// applyStorage stores objects in etcd, encrypted as encryptionConfig (a file)
+// applyStorage stores objects in etcd (with etcdTLS's certificates), encrypted as encryptionConfig (a file)
 // says when it is set. The server rereads that file when it changes (within a
 // minute), so that a key rotation needs no restart.
-func applyStorage(c *genericapiserver.RecommendedConfig, scheme *runtime.Scheme, codecs serializer.CodecFactory, endpoints []string, encryptionConfig string) (*genericoptions.EtcdOptions, error) {
+func applyStorage(c *genericapiserver.RecommendedConfig, scheme *runtime.Scheme, codecs serializer.CodecFactory, endpoints []string, etcdTLS EtcdTLS, encryptionConfig string) (*genericoptions.EtcdOptions, error) {
 	opts := genericoptions.NewEtcdOptions(storagebackend.NewDefaultConfig("/registry", nil))
 	opts.StorageConfig.Transport.ServerList = endpoints
+	opts.StorageConfig.Transport.TrustedCAFile = etcdTLS.CAFile
+	opts.StorageConfig.Transport.CertFile = etcdTLS.CertFile
+	opts.StorageConfig.Transport.KeyFile = etcdTLS.KeyFile
 	opts.DefaultStorageMediaType = runtime.ContentTypeProtobuf
 	opts.EncryptionProviderConfigFilepath = encryptionConfig
 	opts.EncryptionProviderConfigAutomaticReload = encryptionConfig != ""

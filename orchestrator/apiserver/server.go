@@ -10,6 +10,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -51,8 +53,10 @@ type Config struct {
 	// CA issues the serving certificate and verifies client certificates; its
 	// directory keeps the key that signs service account tokens.
 	CA *pki.CA
-	// EtcdEndpoints reach the store.
+	// EtcdEndpoints reach the store, with EtcdTLS's client certificate when
+	// its files are set.
 	EtcdEndpoints []string
+	EtcdTLS       EtcdTLS
 	// EncryptionConfigFile, when set, is the EncryptionConfiguration the
 	// resources it names are encrypted in etcd with; the server rereads it
 	// when it changes. Empty stores everything in plaintext.
@@ -90,6 +94,25 @@ type Config struct {
 	Kubelets registry.Kubelets
 }
 
+// EtcdTLS is how the server proves itself to etcd and trusts it, as
+// kube-apiserver's --etcd-cafile, --etcd-certfile and --etcd-keyfile.
+type EtcdTLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// clientConfig is the TLS configuration of etcd clients; nil without files.
+func (t EtcdTLS) clientConfig() (*tls.Config, error) {
+	if t == (EtcdTLS{}) {
+		return nil, nil
+	}
+	info := transport.TLSInfo{TrustedCAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
+	c, err := info.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the etcd client certificate: %w", err)
+	}
+	return c, nil
+}
+
 // DefaultNodePorts is upstream's range of Service node ports, 30000-32767.
 var DefaultNodePorts = utilnet.PortRange{Base: 30000, Size: 2768}
 
@@ -114,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := applyServing(generic, cfg); err != nil {
 		return nil, err
 	}
-	etcdOpts, err := applyStorage(generic, scheme, codecs, cfg.EtcdEndpoints, cfg.EncryptionConfigFile)
+	etcdOpts, err := applyStorage(generic, scheme, codecs, cfg.EtcdEndpoints, cfg.EtcdTLS, cfg.EncryptionConfigFile)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +150,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	etcdClient, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 20 * time.Second, Logger: zap.NewNop()})
+	etcdTLS, err := cfg.EtcdTLS.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	etcdClient, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, TLS: etcdTLS, DialTimeout: 20 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to etcd at %v: %w", cfg.EtcdEndpoints, err)
 	}

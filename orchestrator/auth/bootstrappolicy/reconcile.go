@@ -127,7 +127,7 @@ func logResult(ctx context.Context, kind, namespace, name string, op reconciliat
 			"kind", kind, "name", objectName(namespace, name))
 	case protected, op == reconciliation.ReconcileNone:
 	default:
-		slog.InfoContext(ctx, "reconciled default RBAC object", "kind", kind, "name", objectName(namespace, name), "operation", string(op))
+		slog.DebugContext(ctx, "reconciled default RBAC object", "kind", kind, "name", objectName(namespace, name), "operation", string(op))
 	}
 }
 
