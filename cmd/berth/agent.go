@@ -313,17 +313,12 @@ func kubeletLeaf(ips []net.IP, names []string) pki.Leaf {
 // clusterCAPool is the cluster's CA, from the kubeconfig: the API server's
 // client certificate for kubelets is signed by it.
 func clusterCAPool(config *rest.Config) (*x509.CertPool, error) {
-	pemData := config.CAData
-	if len(pemData) == 0 && config.CAFile != "" {
-		var err error
-		if pemData, err = os.ReadFile(config.CAFile); err != nil {
-			return nil, fmt.Errorf("reading the cluster's CA: %w", err)
-		}
+	ca, err := clusterCA(config)
+	if err != nil {
+		return nil, err
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, fmt.Errorf("the kubeconfig holds no certificate authority of the cluster (certificate-authority or certificate-authority-data)")
-	}
+	pool.AddCert(ca)
 	return pool, nil
 }
 

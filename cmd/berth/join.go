@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,41 +26,58 @@ import (
 // keeps server/node-token: readable by root only.
 func nodeTokenFile(dataDir string) string { return filepath.Join(dataDir, "node-token") }
 
-// ensureJoinToken makes sure nodes can join with the token in the data
-// directory, making one on first start. A deleted token Secret is made again
-// from the file: to revoke the token, delete both (or use another data
-// directory).
+// ensureJoinToken makes the token nodes join with on the server's first
+// start, keeps it in the data directory and says how to join. A token whose
+// Secret is gone was revoked (berth token delete): it is not made again.
 func ensureJoinToken(ctx context.Context, client kubernetes.Interface, dataDir string, ca *pki.CA, server string) error {
 	path := nodeTokenFile(dataDir)
-	var join bootstraptoken.JoinToken
 	data, err := os.ReadFile(path)
 	switch {
-	case err == nil:
-		if join, err = bootstraptoken.ParseJoinToken(string(data)); err != nil {
-			return fmt.Errorf("%s: %w (remove it to make a new token)", path, err)
-		}
 	case errors.Is(err, os.ErrNotExist):
-		token, err := bootstraptoken.Generate()
+		join, err := createJoinToken(ctx, client, ca.Cert, "The token berth agents join the cluster with.", 0)
 		if err != nil {
 			return err
 		}
-		join = bootstraptoken.JoinToken{CAHash: bootstraptoken.CAHash(ca.Cert), Token: token}
-	default:
-		return fmt.Errorf("reading the join token: %w", err)
-	}
-	secret := bootstraptoken.Secret(join.Token, "The token berth agents join the cluster with.", []string{bootstraptoken.NodeGroup}, time.Time{})
-	if _, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating the join token's secret %s/%s: %w", metav1.NamespaceSystem, secret.Name, err)
-	}
-	if data == nil {
 		if err := os.WriteFile(path, []byte(join.String()+"\n"), 0o600); err != nil {
 			return fmt.Errorf("saving the join token: %w", err)
 		}
 		slog.Info("nodes join this cluster with: berth agent --server " + server + " --token " + join.String())
 		return nil
+	case err != nil:
+		return fmt.Errorf("reading the join token: %w", err)
 	}
-	slog.Info("nodes join this cluster with: berth agent --server "+server+" --token $(cat "+path+")", "token-file", path)
+	join, err := bootstraptoken.ParseJoinToken(string(data))
+	if err != nil {
+		return fmt.Errorf("%s: %w (remove it to make a new token)", path, err)
+	}
+	_, err = client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, join.Token.SecretName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		slog.Warn("the join token in "+path+" was revoked: berth token create makes another", "token", join.Token.ID)
+	case err != nil:
+		return fmt.Errorf("reading the join token's secret: %w", err)
+	default:
+		slog.Info("nodes join this cluster with: berth agent --server "+server+" --token $(cat "+path+")", "token-file", path)
+	}
 	return nil
+}
+
+// createJoinToken makes a join token for the cluster of ca that expires after
+// ttl (never when 0).
+func createJoinToken(ctx context.Context, client kubernetes.Interface, ca *x509.Certificate, description string, ttl time.Duration) (bootstraptoken.JoinToken, error) {
+	token, err := bootstraptoken.Generate()
+	if err != nil {
+		return bootstraptoken.JoinToken{}, err
+	}
+	var expires time.Time
+	if ttl > 0 {
+		expires = time.Now().Add(ttl)
+	}
+	secret := bootstraptoken.Secret(token, description, []string{bootstraptoken.NodeGroup}, expires)
+	if _, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		return bootstraptoken.JoinToken{}, fmt.Errorf("creating the join token's secret %s/%s: %w", metav1.NamespaceSystem, secret.Name, err)
+	}
+	return bootstraptoken.JoinToken{CAHash: bootstraptoken.CAHash(ca), Token: token}, nil
 }
 
 // joinCluster gets this node's identity from the server with the join

@@ -21,6 +21,6 @@ Kubernetes-compatible orchestrator that runs what it installs, in one binary.`,
 	cluster.addFlags(root.PersistentFlags())
 	root.AddCommand(releaseCommands(cluster)...)
 	root.AddCommand(newAgentCommand(cluster), newSyncCommand(cluster), newReconcileCommand(cluster))
-	root.AddCommand(newSecretsEncryptCommand(cluster))
+	root.AddCommand(newSecretsEncryptCommand(cluster), newTokenCommand(cluster))
 	return root
 }

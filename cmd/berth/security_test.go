@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -12,6 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // user is someone with a kubeconfig of their own for the test cluster.
@@ -322,6 +326,51 @@ spec:
 		out, stderr, err = c.kubectlResult([]string{"apply", "-f", "-"}, strings.NewReader(plain))
 		if err != nil || !strings.Contains(stderr, `Warning: would violate PodSecurity "restricted:latest"`) {
 			t.Errorf("a plain pod in a baseline namespace warning of restricted: %v\n%s%s", err, out, stderr)
+		}
+	})
+
+	t.Run("JoinTokens", func(t *testing.T) {
+		join := strings.TrimSpace(c.berth(t, "token", "create", "--ttl", "1h", "--description", "for worker-7"))
+		hash, bootstrap, ok := strings.Cut(join, "::")
+		if !ok || hash != strings.SplitN(c.joinToken(t), "::", 2)[0] {
+			t.Fatalf("berth token create printed %q, want the cluster's CA hash (as in node-token) and a bootstrap token", join)
+		}
+		id, _, _ := strings.Cut(bootstrap, ".")
+		list := c.berth(t, "token", "list")
+		if !strings.Contains(list, bootstrap) || !strings.Contains(list, "for worker-7") || !strings.Contains(list, "system:bootstrappers:berth:default-node-token") ||
+			!strings.Contains(list, "<forever>") {
+			t.Errorf("berth token list lacks the new token (1h) or the server's (forever):\n%s", list)
+		}
+		// The token authenticates as a bootstrapper, which may ask for a
+		// node certificate and do nothing else.
+		holder := kubeconfigUser(t, c, "joiner", "default", t.TempDir(), "--token="+bootstrap)
+		if out, _ := holder.kubectl(t, "auth", "whoami"); !strings.Contains(out, "system:bootstrap:"+id) || !strings.Contains(out, "system:bootstrappers") {
+			t.Errorf("kubectl auth whoami with the join token:\n%s", out)
+		}
+		for args, want := range map[string]string{
+			"auth can-i create certificatesigningrequests": "yes",
+			"auth can-i list secrets -n kube-system":       "no",
+			"auth can-i get nodes":                         "no",
+		} {
+			// kubectl warns on stderr that the resources are cluster-wide.
+			out, _ := holder.kubectl(t, strings.Fields(args)...)
+			if answer, _, _ := strings.Cut(out, "\n"); answer != want {
+				t.Errorf("kubectl %s with the join token: %q, want %q", args, out, want)
+			}
+		}
+		if out := c.berth(t, "token", "delete", join); !strings.Contains(out, id) {
+			t.Errorf("berth token delete: %s", out)
+		}
+		// Tokens are believed for a few seconds once checked (as upstream).
+		err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			out, ok := holder.kubectl(t, "auth", "whoami")
+			return !ok && strings.Contains(out, "You must be logged in to the server"), nil
+		})
+		if err != nil {
+			t.Errorf("a deleted join token still authenticates")
+		}
+		if _, stderr, err := c.berthResult("token", "delete", id); err == nil || !strings.Contains(stderr, "not found") {
+			t.Errorf("deleting a deleted token: %v %s", err, stderr)
 		}
 	})
 }

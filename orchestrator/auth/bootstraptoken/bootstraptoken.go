@@ -120,6 +120,35 @@ func Secret(t Token, description string, groups []string, expires time.Time) *co
 	}
 }
 
+// Info is what a token's Secret says of it.
+type Info struct {
+	Token       Token
+	Description string
+	// Expires is when it stops working; zero is never.
+	Expires time.Time
+	// Groups are the extra groups it authenticates in.
+	Groups []string
+}
+
+// FromSecret reads the token s holds, if it is a bootstrap token's Secret.
+func FromSecret(s *corev1.Secret) (Info, bool) {
+	if s.Type != SecretType || s.Name != SecretPrefix+string(s.Data[keyID]) {
+		return Info{}, false
+	}
+	t, err := Parse(string(s.Data[keyID]) + "." + string(s.Data[keySecret]))
+	if err != nil {
+		return Info{}, false
+	}
+	info := Info{Token: t, Description: string(s.Data[keyDescription])}
+	if exp := string(s.Data[keyExpiration]); exp != "" {
+		info.Expires, _ = time.Parse(time.RFC3339, exp)
+	}
+	if g := string(s.Data[keyExtraGroups]); g != "" {
+		info.Groups = strings.Split(g, ",")
+	}
+	return info, true
+}
+
 // secretMatches reports whether s is t's Secret and makes it valid for
 // authentication at now; the extra groups it grants come back with it.
 func secretMatches(s *corev1.Secret, t Token, now time.Time) ([]string, bool) {
