@@ -10,7 +10,7 @@
 //
 // It judges writes only: which objects a node may read is the Node
 // authorizer's business (orchestrator/auth/node), which requests a node may
-// make at all RBAC's. It must not change the objects it admits, nor judge
+// make at all the Node authorizer's rules and RBAC's. It must not change the objects it admits, nor judge
 // requests by users that are not nodes.
 package noderestriction
 

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -352,5 +353,34 @@ func TestIdentity(t *testing.T) {
 				t.Errorf("Identity = %q, %v; want %q, %v", name, isNode, tt.wantName, tt.isNode)
 			}
 		})
+	}
+}
+
+// TestRules: the kubelet's rules are granted to nodes only, and never widen
+// what the pods' references decide.
+func TestRules(t *testing.T) {
+	f := newFixture(t, Config{Rules: []rbacv1.PolicyRule{
+		{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"pods", "secrets"}},
+		{Verbs: []string{"update", "patch"}, APIGroups: []string{""}, Resources: []string{"nodes/status"}},
+	}})
+	a := nodeUser("a")
+	jane := &user.DefaultInfo{Name: "jane", Groups: []string{user.AllAuthenticated}}
+	for _, tc := range []struct {
+		r    request
+		want authorizer.Decision
+	}{
+		{request{user: a, verb: "list", resource: "pods"}, authorizer.DecisionAllow},
+		{request{user: a, verb: "patch", resource: "nodes", sub: "status", name: "a"}, authorizer.DecisionAllow},
+		{request{user: a, verb: "delete", resource: "pods", namespace: "work", name: "web"}, authorizer.DecisionNoOpinion},
+		{request{user: a, verb: "create", resource: "namespaces"}, authorizer.DecisionNoOpinion},
+		// The rule names secrets, but no pod of a's references this one.
+		{request{user: a, verb: "get", resource: "secrets", namespace: "work", name: "db"}, authorizer.DecisionDeny},
+		{request{user: a, verb: "list", resource: "secrets", namespace: "work"}, authorizer.DecisionDeny},
+		{request{user: jane, verb: "list", resource: "pods"}, authorizer.DecisionNoOpinion},
+	} {
+		got, reason, err := f.authz.Authorize(context.Background(), tc.r.attributes())
+		if err != nil || got != tc.want {
+			t.Errorf("%s %s %s/%s as %s: %v (%q, %v), want %v", tc.r.verb, tc.r.resource, tc.r.sub, tc.r.name, tc.r.user.GetName(), got, reason, err, tc.want)
+		}
 	}
 }

@@ -22,9 +22,13 @@
 //   - Config.NodeConfigMaps names ConfigMaps every node may read, such as
 //     the cluster configuration an agent reads when it joins.
 //
+// Beyond these, every node gets the kubelet's rules (Config.Rules,
+// upstream's system:node role), as upstream's Node authorizer grants them,
+// so that no binding gives them to every member of system:nodes.
+//
 // The package owns these decisions and the informer indexes they need. It
 // must not start informers (the API server starts them), write anything, or
-// have an opinion on requests by users that are not nodes or on other
-// resources: RBAC decides those, and the NodeRestriction admission plugin
+// have an opinion on requests by users that are not nodes: RBAC decides
+// those and what the rules leave, and the NodeRestriction admission plugin
 // limits what a node may write.
 package node
