@@ -250,15 +250,6 @@ func TestPullUntarNeverWritesThroughLinks(t *testing.T) {
 		}, nil, func(chartSandbox) map[string]string {
 			return map[string]string{"evil/Chart.yaml": evilChartYAML, "evil/values.yaml": "", "evil/README.md": ""}
 		}},
-		// A dangling link named like the chart passes Pull's existence check;
-		// Helm's SecureJoin resolves it inside the destination.
-		{"dangling link in the destination", func(string) []chartEntry {
-			return []chartEntry{{name: "evil/values.yaml", body: "a: 1\n"}}
-		}, func(s chartSandbox, dest string) error {
-			return os.Symlink(filepath.Join(s.outside, "chart"), filepath.Join(dest, "evil"))
-		}, func(s chartSandbox) map[string]string {
-			return map[string]string{filepath.Join(s.outside, "chart", "values.yaml"): "a: 1\n"}
-		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newChartSandbox(t)
@@ -287,4 +278,19 @@ func TestPullUntarNeverWritesThroughLinks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPullUntarRefusesALinkNamedLikeTheChart: a link in the destination named
+// like the chart, dangling or not, is something already there.
+func TestPullUntarRefusesALinkNamedLikeTheChart(t *testing.T) {
+	s := newChartSandbox(t)
+	_, _, err := pullUntar(t, s, hostileChart(t, chartEntry{name: "evil/values.yaml", body: "a: 1\n"}), func(dest string) {
+		if err := os.Symlink(filepath.Join(s.outside, "chart"), filepath.Join(dest, "evil")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("Pull = %v; want a refusal: the destination holds a link named evil", err)
+	}
+	s.assertOutsideUntouched(t)
 }

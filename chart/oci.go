@@ -191,9 +191,10 @@ func Pull(ctx context.Context, ref string, o PullOptions) (string, error) {
 	}
 	ch, err := loadPath(path)
 	if err != nil {
-		return "", err
+		// The path is a scratch directory's, gone on return: name the chart.
+		return "", fmt.Errorf("unpacking chart %s: %w", ref, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ch.Name())); err == nil {
+	if _, err := os.Lstat(filepath.Join(dir, ch.Name())); err == nil {
 		return "", fmt.Errorf("unpacking chart %s: %s already exists; remove it or pass another --untardir", ref, filepath.Join(dir, ch.Name()))
 	}
 	if err := chartutil.ExpandFile(dir, path); err != nil {
