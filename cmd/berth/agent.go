@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"berth.dev/berth/kubelet/agent"
+	"berth.dev/berth/kubelet/bootstrap"
 	"berth.dev/berth/kubelet/nodestatus"
 	"berth.dev/berth/kubelet/pods"
 	"berth.dev/berth/orchestrator/apiserver"
@@ -268,6 +269,11 @@ func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agen
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return err
+	}
+	if join.server != "" {
+		if err := bootstrap.RenewClientCertificate(ctx, client, name, identity); err != nil {
+			return err
+		}
 	}
 	network, err := readClusterNetwork(ctx, client)
 	if err != nil {

@@ -33,17 +33,28 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/certificate/csr"
 	"k8s.io/client-go/util/keyutil"
 )
 
-// Files under Config.Dir.
+// Files under Config.Dir; the client certificate and its key are kept as
+// client-go's certificate store keeps them, kubelet-client-current.pem
+// linking to the newest pair, as upstream's kubelet keeps them.
 const (
 	kubeconfigFile = "kubelet.kubeconfig"
 	caFile         = "ca.crt"
-	clientCertFile = "kubelet-client.crt"
-	clientKeyFile  = "kubelet-client.key"
+	clientPair     = "kubelet-client"
 )
+
+// clientStore keeps the node's client certificates in dir.
+func clientStore(dir string) (certificate.FileStore, error) {
+	store, err := certificate.NewFileStore(clientPair, dir, dir, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("opening the node's certificate store: %w", err)
+	}
+	return store, nil
+}
 
 // Config is what joining needs.
 type Config struct {
@@ -94,12 +105,17 @@ func Join(ctx context.Context, cfg Config) (*rest.Config, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", cfg.Dir, err)
 	}
-	for name, data := range map[string][]byte{caFile: caPEM, clientCertFile: certPEM, clientKeyFile: keyPEM} {
-		if err := os.WriteFile(filepath.Join(cfg.Dir, name), data, 0o600); err != nil {
-			return nil, fmt.Errorf("saving the node's credentials: %w", err)
-		}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, caFile), caPEM, 0o600); err != nil {
+		return nil, fmt.Errorf("saving the cluster's CA: %w", err)
 	}
-	if err := writeKubeconfig(kubeconfig, cfg.Server, cfg.NodeName, cfg.Dir); err != nil {
+	store, err := clientStore(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Update(certPEM, keyPEM); err != nil {
+		return nil, fmt.Errorf("saving the node's certificate: %w", err)
+	}
+	if err := writeKubeconfig(kubeconfig, cfg.Server, cfg.NodeName, cfg.Dir, store.CurrentPath()); err != nil {
 		return nil, err
 	}
 	return loadValid(kubeconfig, cfg.NodeName)
@@ -218,13 +234,13 @@ func requestClientCertificate(ctx context.Context, bootstrap *rest.Config, cfg C
 	return certPEM, keyPEM, nil
 }
 
-func writeKubeconfig(path, server, node, dir string) error {
+// writeKubeconfig writes the node's kubeconfig, its certificate and key in
+// the one file pair; client-go rereads it when it changes, which is how a
+// renewed certificate comes into use.
+func writeKubeconfig(path, server, node, dir, pair string) error {
 	config := clientcmdapi.NewConfig()
 	config.Clusters["berth"] = &clientcmdapi.Cluster{Server: server, CertificateAuthority: filepath.Join(dir, caFile)}
-	config.AuthInfos["system:node:"+node] = &clientcmdapi.AuthInfo{
-		ClientCertificate: filepath.Join(dir, clientCertFile),
-		ClientKey:         filepath.Join(dir, clientKeyFile),
-	}
+	config.AuthInfos["system:node:"+node] = &clientcmdapi.AuthInfo{ClientCertificate: pair, ClientKey: pair}
 	config.Contexts["berth"] = &clientcmdapi.Context{Cluster: "berth", AuthInfo: "system:node:" + node}
 	config.CurrentContext = "berth"
 	if err := clientcmd.WriteToFile(*config, path); err != nil {

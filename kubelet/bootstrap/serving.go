@@ -13,6 +13,34 @@ import (
 	"k8s.io/client-go/util/certificate"
 )
 
+// RenewClientCertificate renews the node's client certificate, which Join
+// keeps in dir, before it expires, as upstream's kubelet does: client has the
+// node's identity and asks for the new one as it (the server approves renewals
+// of a node's own certificate). It runs until ctx ends.
+func RenewClientCertificate(ctx context.Context, client kubernetes.Interface, nodeName, dir string) error {
+	store, err := clientStore(dir)
+	if err != nil {
+		return err
+	}
+	manager, err := certificate.NewManager(&certificate.Config{
+		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) { return client, nil },
+		Template: &x509.CertificateRequest{
+			Subject: pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
+		},
+		SignerName:       certificatesv1.KubeAPIServerClientKubeletSignerName,
+		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+		CertificateStore: store,
+		Name:             "kubelet-client",
+		Ctx:              &ctx,
+	})
+	if err != nil {
+		return fmt.Errorf("setting up the renewal of the node's certificate: %w", err)
+	}
+	manager.Start()
+	context.AfterFunc(ctx, manager.Stop)
+	return nil
+}
+
 // ServingConfig is what the kubelet's serving certificate needs.
 type ServingConfig struct {
 	// Client has the node's identity: the certificate is requested as it.
