@@ -10,7 +10,6 @@ import (
 	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/release"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"berth.dev/berth/chart"
@@ -150,12 +149,7 @@ func (i *Install) nextRevision(ctx context.Context) (int, error) {
 }
 
 func (i *Install) createNamespace(ctx context.Context) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: i.Namespace, Labels: map[string]string{"name": i.Namespace}}}
-	_, err := i.cfg.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", i.Namespace, err)
-	}
-	return nil
+	return EnsureNamespace(ctx, i.cfg.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: i.Namespace, Labels: map[string]string{"name": i.Namespace}}})
 }
 
 // installCRDs installs the CRDs of a chart's crds/ directory; replace

@@ -297,6 +297,27 @@ spec:
 				t.Fatalf("bob: berth %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
 		}
+		// berth sync too, with the GitOps resources the server defined.
+		repo := t.TempDir()
+		if err := os.CopyFS(filepath.Join(repo, "chart"), os.DirFS(chart)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, "release.yaml"), []byte(`apiVersion: berth.dev/v1
+kind: Release
+metadata: {name: synced, namespace: `+dev+`}
+spec:
+  chart: {path: chart}
+  values: {deployment: false}
+`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := as("sync", "--repo", repo); err != nil || !strings.Contains(out, "synced") {
+			t.Errorf("bob: berth sync: %v\n%s", err, out)
+		}
+		if out, err := as("status", "synced", "-n", dev); err != nil || !strings.Contains(out, "STATUS: deployed") {
+			t.Errorf("bob: the synced release: %v\n%s", err, out)
+		}
+
 		out, err := as("install", "app", chart, "-n", prod)
 		if err == nil || !strings.Contains(out, `User "bob" cannot`) || !strings.Contains(out, `in the namespace "`+prod+`"`) {
 			t.Errorf("bob installs in %s: %v\n%s", prod, err, out)

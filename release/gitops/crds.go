@@ -254,7 +254,9 @@ func enum(description string, values ...string) apiextensionsv1.JSONSchemaProps 
 func ptrTo[T any](v T) *T { return &v }
 
 // EnsureCRDs creates the definitions, updates those that differ from CRDs()
-// (an older berth's), and waits until the API serves them.
+// (an older berth's), and waits until the API serves them. A user who may
+// not write definitions, which are cluster-wide, works with those the API
+// serves (berth server defines them at start).
 func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error {
 	crds := client.ApiextensionsV1().CustomResourceDefinitions()
 	want := CRDs()
@@ -262,6 +264,9 @@ func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error
 		_, err := crds.Create(ctx, crd, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			err = updateCRD(ctx, client, crd)
+		}
+		if apierrors.IsForbidden(err) && storage.Served(client, APIVersion, ReleasesResource().Resource, GitSourcesResource().Resource) {
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("defining CustomResourceDefinition %s: %w", crd.Name, err)

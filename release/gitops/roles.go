@@ -7,10 +7,12 @@ import (
 
 // ClusterRoles gives the namespace roles rights on GitOps objects, as
 // upstream's aggregated roles give them on workloads: admin and edit manage
-// Releases and GitSources, view reads them (they hold what a Git repository
-// holds, not the rendered values).
+// Releases and GitSources, and their status, which `berth sync` reports in;
+// view reads them (they hold what a Git repository holds, not the rendered
+// values).
 func ClusterRoles() []rbacv1.ClusterRole {
-	resources := []string{ReleasesResource().Resource, GitSourcesResource().Resource}
+	resources := []string{ReleasesResource().Resource, GitSourcesResource().Resource,
+		ReleasesResource().Resource + "/status", GitSourcesResource().Resource + "/status"}
 	role := func(name string, verbs []string, aggregateTo ...string) rbacv1.ClusterRole {
 		labels := map[string]string{}
 		for _, to := range aggregateTo {

@@ -142,7 +142,7 @@ func (s *Syncer) apply(ctx context.Context, namespaces []*corev1.Namespace, orde
 			return nil, err
 		}
 	}
-	existing, err := s.Store.List(ctx, "", labels.SelectorFromSet(labels.Set{SourceLabel: s.SourceID}))
+	existing, err := s.listOwn(ctx, order)
 	if err != nil {
 		return nil, err
 	}
@@ -302,9 +302,35 @@ func (s *Syncer) prune(ctx context.Context, keep []*Release) ([]SyncResult, erro
 	return results, nil
 }
 
+// listOwn lists the Releases of SourceID across the cluster or, for a user
+// who may not list them there (one who holds a namespace's edit role, say),
+// in each namespace of declared: what such a user no longer declares in a
+// namespace declared no more is not seen, so not pruned.
+func (s *Syncer) listOwn(ctx context.Context, declared []*Release) ([]*Release, error) {
+	selector := labels.SelectorFromSet(labels.Set{SourceLabel: s.SourceID})
+	all, err := s.Store.List(ctx, "", selector)
+	if !apierrors.IsForbidden(err) {
+		return all, err
+	}
+	all = nil
+	seen := map[string]bool{}
+	for _, r := range declared {
+		if seen[r.Namespace] {
+			continue
+		}
+		seen[r.Namespace] = true
+		in, err := s.Store.List(ctx, r.Namespace, selector)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, in...)
+	}
+	return all, nil
+}
+
 // stale lists the Releases of SourceID that keep is without.
 func (s *Syncer) stale(ctx context.Context, keep []*Release) ([]*Release, error) {
-	all, err := s.Store.List(ctx, "", labels.SelectorFromSet(labels.Set{SourceLabel: s.SourceID}))
+	all, err := s.listOwn(ctx, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -429,11 +455,7 @@ func dependencyOrder(rels []*Release) ([]*Release, error) {
 }
 
 func (s *Syncer) ensureNamespace(ctx context.Context, ns *corev1.Namespace) error {
-	_, err := s.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
-	}
-	return nil
+	return release.EnsureNamespace(ctx, s.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations}})
 }
 
 func withLabel(m map[string]string, k, v string) map[string]string {

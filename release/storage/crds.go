@@ -116,7 +116,7 @@ func singular(kind string) string {
 // every resource already it asks nothing more: a user who may only work in a
 // namespace may not read definitions, which are cluster-wide.
 func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error {
-	if served(client, revisionsResource.GroupVersion().String(), revisionsResource.Resource, chunksResource.Resource, indexesResource.Resource) {
+	if Served(client, revisionsResource.GroupVersion().String(), revisionsResource.Resource, chunksResource.Resource, indexesResource.Resource) {
 		return nil
 	}
 	crds := client.ApiextensionsV1().CustomResourceDefinitions()
@@ -131,8 +131,8 @@ func EnsureCRDs(ctx context.Context, client apiextensionsclient.Interface) error
 	return nil
 }
 
-// served reports whether the API serves every resource of groupVersion named.
-func served(client apiextensionsclient.Interface, groupVersion string, resources ...string) bool {
+// Served reports whether the API serves every resource of groupVersion named.
+func Served(client apiextensionsclient.Interface, groupVersion string, resources ...string) bool {
 	list, err := client.Discovery().ServerResourcesForGroupVersion(groupVersion)
 	if err != nil {
 		return false
