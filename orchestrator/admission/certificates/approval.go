@@ -2,7 +2,6 @@ package certificates
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"k8s.io/apiserver/pkg/admission"
@@ -14,10 +13,7 @@ const ApprovalPluginName = "CertificateApproval"
 
 // Approval is the CertificateApproval plugin: an update through the approval
 // subresource needs the "approve" verb on the request's signer.
-type Approval struct {
-	*admission.Handler
-	authz authorizer.Authorizer
-}
+type Approval struct{ signerGuard }
 
 var (
 	_ admission.ValidationInterface     = (*Approval)(nil)
@@ -26,15 +22,7 @@ var (
 
 // NewApproval returns the plugin, asking authz.
 func NewApproval(authz authorizer.Authorizer) *Approval {
-	return &Approval{Handler: admission.NewHandler(admission.Update), authz: authz}
-}
-
-// ValidateInitialization refuses a plugin without an authorizer.
-func (p *Approval) ValidateInitialization() error {
-	if p.authz == nil {
-		return errors.New(ApprovalPluginName + " requires an authorizer")
-	}
-	return nil
+	return &Approval{newSignerGuard(ApprovalPluginName, authz)}
 }
 
 // Validate checks the user may approve requests for the signer.

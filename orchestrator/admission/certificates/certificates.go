@@ -12,6 +12,7 @@ package certificates
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -24,6 +25,26 @@ import (
 )
 
 var csrResource = certificatesv1.Resource("certificatesigningrequests")
+
+// signerGuard is what the approval and signing plugins share: they judge
+// updates, asking the authorizer about the request's signer.
+type signerGuard struct {
+	*admission.Handler
+	name  string
+	authz authorizer.Authorizer
+}
+
+func newSignerGuard(name string, authz authorizer.Authorizer) signerGuard {
+	return signerGuard{Handler: admission.NewHandler(admission.Update), name: name, authz: authz}
+}
+
+// ValidateInitialization refuses a plugin without an authorizer.
+func (g signerGuard) ValidateInitialization() error {
+	if g.authz == nil {
+		return errors.New(g.name + " requires an authorizer")
+	}
+	return nil
+}
 
 // authorizedForSigner reports whether u may verb the signer signerName, by
 // that name or by the wildcard of its domain (kubernetes.io/*).

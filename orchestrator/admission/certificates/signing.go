@@ -3,7 +3,6 @@ package certificates
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -17,10 +16,7 @@ const SigningPluginName = "CertificateSigning"
 // Signing is the CertificateSigning plugin: an update through the status
 // subresource that changes the certificate or the conditions needs the "sign"
 // verb on the request's signer.
-type Signing struct {
-	*admission.Handler
-	authz authorizer.Authorizer
-}
+type Signing struct{ signerGuard }
 
 var (
 	_ admission.ValidationInterface     = (*Signing)(nil)
@@ -29,15 +25,7 @@ var (
 
 // NewSigning returns the plugin, asking authz.
 func NewSigning(authz authorizer.Authorizer) *Signing {
-	return &Signing{Handler: admission.NewHandler(admission.Update), authz: authz}
-}
-
-// ValidateInitialization refuses a plugin without an authorizer.
-func (p *Signing) ValidateInitialization() error {
-	if p.authz == nil {
-		return errors.New(SigningPluginName + " requires an authorizer")
-	}
-	return nil
+	return &Signing{newSignerGuard(SigningPluginName, authz)}
 }
 
 // Validate checks the user may sign for the signer when the update issues a
