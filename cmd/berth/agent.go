@@ -235,7 +235,7 @@ on nodes of one network segment reach each other directly.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/berth", "directory for the node's images, pods, logs and volumes")
 	cmd.Flags().StringVar(&join.server, "server", "", "URL of the API server to join (https://HOST:PORT); needs --token")
-	cmd.Flags().StringVar(&join.token, "token", os.Getenv("BERTH_TOKEN"), "join token of the cluster (DATA-DIR/node-token on the server; default $BERTH_TOKEN)")
+	cmd.Flags().StringVar(&join.token, "token", "", "join token of the cluster (DATA-DIR/node-token on the server; default $BERTH_TOKEN with --server)")
 	o.addFlags(cmd.Flags())
 	return cmd
 }
@@ -244,6 +244,10 @@ func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agen
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err
+	}
+	if join.server != "" && join.token == "" {
+		// From the environment, not the flag's default: --help would show it.
+		join.token = os.Getenv("BERTH_TOKEN")
 	}
 	if (join.server == "") != (join.token == "") {
 		return fmt.Errorf("--server and --token go together: give both to join with a token, or neither to use the kubeconfig")
@@ -317,14 +321,17 @@ func kubeletLeaf(ips []net.IP, names []string) pki.Leaf {
 }
 
 // clusterCAPool is the cluster's CA, from the kubeconfig: the API server's
-// client certificate for kubelets is signed by it.
+// client certificate for kubelets is signed by it. All its certificates
+// count (a bundle, while a CA is replaced).
 func clusterCAPool(config *rest.Config) (*x509.CertPool, error) {
-	ca, err := clusterCA(config)
+	pemData, err := clusterCAData(config)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, errNoClusterCA
+	}
 	return pool, nil
 }
 

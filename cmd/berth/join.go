@@ -39,7 +39,9 @@ func ensureJoinToken(ctx context.Context, client kubernetes.Interface, dataDir s
 			return err
 		}
 		if err := os.WriteFile(path, []byte(join.String()+"\n"), 0o600); err != nil {
-			return fmt.Errorf("saving the join token: %w", err)
+			// A token nobody knows must not stay valid.
+			delErr := client.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, join.Token.SecretName(), metav1.DeleteOptions{})
+			return errors.Join(fmt.Errorf("saving the join token: %w", err), delErr)
 		}
 		slog.Info("nodes join this cluster with: berth agent --server " + server + " --token " + join.String())
 		return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -109,10 +110,7 @@ kubeconfig (--kubeconfig, else $KUBECONFIG, else ~/.kube/config).`,
 				return err
 			}
 			for _, arg := range args {
-				id, _, _ := strings.Cut(arg, ".")
-				if i := strings.LastIndex(id, "::"); i >= 0 { // a whole join token
-					id = id[i+2:]
-				}
+				id := tokenID(arg)
 				name := bootstraptoken.SecretPrefix + id
 				err := c.CoreV1().Secrets(metav1.NamespaceSystem).Delete(cmd.Context(), name, metav1.DeleteOptions{})
 				if apierrors.IsNotFound(err) {
@@ -130,18 +128,40 @@ kubeconfig (--kubeconfig, else $KUBECONFIG, else ~/.kube/config).`,
 	return cmd
 }
 
-// clusterCA is the cluster's CA certificate, from the kubeconfig.
+var errNoClusterCA = errors.New("the kubeconfig holds no certificate authority of the cluster (certificate-authority or certificate-authority-data)")
+
+// tokenID is the ID of a join token, a bootstrap token or an ID.
+func tokenID(arg string) string {
+	if join, err := bootstraptoken.ParseJoinToken(arg); err == nil {
+		return join.Token.ID
+	}
+	if t, err := bootstraptoken.Parse(arg); err == nil {
+		return t.ID
+	}
+	return arg
+}
+
+// clusterCAData is the PEM of the cluster's CA, from the kubeconfig.
+func clusterCAData(config *rest.Config) ([]byte, error) {
+	if len(config.CAData) > 0 || config.CAFile == "" {
+		return config.CAData, nil
+	}
+	data, err := os.ReadFile(config.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster's CA: %w", err)
+	}
+	return data, nil
+}
+
+// clusterCA is the cluster's CA certificate (the first of the kubeconfig's).
 func clusterCA(config *rest.Config) (*x509.Certificate, error) {
-	data := config.CAData
-	if len(data) == 0 && config.CAFile != "" {
-		var err error
-		if data, err = os.ReadFile(config.CAFile); err != nil {
-			return nil, fmt.Errorf("reading the cluster's CA: %w", err)
-		}
+	data, err := clusterCAData(config)
+	if err != nil {
+		return nil, err
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("the kubeconfig holds no certificate authority of the cluster (certificate-authority or certificate-authority-data)")
+		return nil, errNoClusterCA
 	}
 	return x509.ParseCertificate(block.Bytes)
 }

@@ -50,7 +50,9 @@ const (
 	// Delete, until its directory is removed; external-provisioner's name, so
 	// that tools recognise it.
 	Finalizer = "external-provisioner.volume.kubernetes.io/finalizer"
-	// AnnNode names the node whose directory holds a volume.
+	// AnnNode names the node whose directory holds a volume. The API
+	// server's NodeRestriction lets a node write only the volumes that name
+	// it (noderestriction.LocalVolumeNode, the same key).
 	AnnNode = "berth.dev/local-path-node"
 )
 

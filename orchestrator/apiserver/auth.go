@@ -74,13 +74,15 @@ type authentication struct {
 // tokens is every bearer token authenticator, for requests and for
 // TokenReviews alike.
 func (a authentication) tokens() (authenticator.Token, error) {
-	all := []authenticator.Token{a.serviceAccounts, a.bootstrap}
+	// Static and join tokens are for the API server alone: a TokenReview
+	// asking about another audience must not find them good.
+	all := []authenticator.Token{a.serviceAccounts, authenticator.WrapAudienceAgnosticToken(a.audiences, a.bootstrap)}
 	if a.tokenFile != "" {
 		static, err := tokenfile.NewCSV(a.tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("reading the token file: %w", err)
 		}
-		all = append([]authenticator.Token{static}, all...)
+		all = append([]authenticator.Token{authenticator.WrapAudienceAgnosticToken(a.audiences, static)}, all...)
 	}
 	return tokencache.New(tokenunion.New(all...), false, tokenCacheTTL, 0), nil
 }
@@ -146,6 +148,7 @@ func newAuthorization(modes []string, factory informers.SharedInformerFactory, n
 				return nil, err
 			}
 			authorizers = append(authorizers, authzunion.NamedAuthorizer{AuthorizerName: mode, Authorizer: n})
+			resolvers = append(resolvers, n)
 			out.synced = append(out.synced, n.HasSynced)
 		case ModeRBAC:
 			rbacInformers := factory.Rbac().V1()

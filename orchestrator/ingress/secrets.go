@@ -104,8 +104,13 @@ func (s *tlsSecrets) start(key types.NamespacedName) *secretWatch {
 		// The first list counts too: a build may have found the Secret
 		// missing, or not been allowed to read it yet.
 		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    changed,
-			UpdateFunc: func(_, cur any) { s.changed() },
+			AddFunc: changed,
+			// A relist's updates that change nothing change no certificate.
+			UpdateFunc: func(old, cur any) {
+				if o, c := old.(*corev1.Secret), cur.(*corev1.Secret); o.ResourceVersion == "" || o.ResourceVersion != c.ResourceVersion {
+					s.changed()
+				}
+			},
 			DeleteFunc: changed,
 		},
 	})

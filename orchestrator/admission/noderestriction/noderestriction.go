@@ -4,7 +4,8 @@
 // (status included), without setting labels it must not steer workloads
 // with; update the status of, evict and delete only pods bound to it; write
 // only its own Lease in kube-node-lease; request ServiceAccount tokens only
-// bound to a pod bound to it; and update only the status of claims. Berth's
+// bound to a pod bound to it; update only the status of claims; and write
+// only the PersistentVolumes provisioned on it (LocalVolumeNode). Berth's
 // kubelet runs no static pods, so a node creates no pods at all, not even
 // mirror pods. Messages are upstream's.
 //
@@ -28,6 +29,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -45,6 +47,7 @@ var (
 	claimResource   = corev1.Resource("persistentvolumeclaims")
 	accountResource = corev1.Resource("serviceaccounts")
 	leaseResource   = coordinationv1.Resource("leases")
+	volumeResource  = corev1.Resource("persistentvolumes")
 )
 
 // Plugin is the NodeRestriction admission plugin.
@@ -96,6 +99,32 @@ func (p *Plugin) Validate(_ context.Context, a admission.Attributes, _ admission
 		return p.admitServiceAccount(nodeName, a)
 	case leaseResource:
 		return admitLease(nodeName, a)
+	case volumeResource:
+		return admitVolume(nodeName, a)
+	}
+	return nil
+}
+
+// LocalVolumeNode is the annotation naming the node a local volume was
+// provisioned on (berth's local-path provisioner sets it).
+const LocalVolumeNode = "berth.dev/local-path-node"
+
+// admitVolume lets a node write only the PersistentVolumes provisioned on
+// it: every node runs the local-path provisioner, and a node that could
+// write any volume could delete another's, or pre-bind one of its choosing
+// to another namespace's claim.
+func admitVolume(nodeName string, a admission.Attributes) error {
+	for _, obj := range []runtime.Object{a.GetObject(), a.GetOldObject()} {
+		if obj == nil {
+			continue
+		}
+		pv, ok := obj.(*corev1.PersistentVolume)
+		if !ok {
+			return admission.NewForbidden(a, fmt.Errorf("unexpected type %T", obj))
+		}
+		if pv.Annotations[LocalVolumeNode] != nodeName {
+			return admission.NewForbidden(a, fmt.Errorf("node %q can only modify persistentvolumes annotated %s=%s", nodeName, LocalVolumeNode, nodeName))
+		}
 	}
 	return nil
 }

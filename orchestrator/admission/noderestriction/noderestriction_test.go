@@ -61,17 +61,19 @@ func (r req) attributes() admission.Attributes {
 }
 
 var (
-	podsGVR   = corev1.SchemeGroupVersion.WithResource("pods")
-	podKind   = corev1.SchemeGroupVersion.WithKind("Pod")
-	nodesGVR  = corev1.SchemeGroupVersion.WithResource("nodes")
-	nodeKind  = corev1.SchemeGroupVersion.WithKind("Node")
-	leasesGVR = coordinationv1.SchemeGroupVersion.WithResource("leases")
-	leaseKind = coordinationv1.SchemeGroupVersion.WithKind("Lease")
-	claimsGVR = corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims")
-	claimKind = corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim")
-	saGVR     = corev1.SchemeGroupVersion.WithResource("serviceaccounts")
-	trKind    = authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")
-	evictKind = policyv1.SchemeGroupVersion.WithKind("Eviction")
+	podsGVR    = corev1.SchemeGroupVersion.WithResource("pods")
+	podKind    = corev1.SchemeGroupVersion.WithKind("Pod")
+	nodesGVR   = corev1.SchemeGroupVersion.WithResource("nodes")
+	nodeKind   = corev1.SchemeGroupVersion.WithKind("Node")
+	leasesGVR  = coordinationv1.SchemeGroupVersion.WithResource("leases")
+	volumesGVR = corev1.SchemeGroupVersion.WithResource("persistentvolumes")
+	volumeKind = corev1.SchemeGroupVersion.WithKind("PersistentVolume")
+	leaseKind  = coordinationv1.SchemeGroupVersion.WithKind("Lease")
+	claimsGVR  = corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims")
+	claimKind  = corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim")
+	saGVR      = corev1.SchemeGroupVersion.WithResource("serviceaccounts")
+	trKind     = authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")
+	evictKind  = policyv1.SchemeGroupVersion.WithKind("Eviction")
 )
 
 func pod(name, node string, labels map[string]string) *corev1.Pod {
@@ -83,6 +85,14 @@ func pod(name, node string, labels map[string]string) *corev1.Pod {
 
 func nodeObj(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
+}
+
+func volume(name, node string) *corev1.PersistentVolume {
+	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if node != "" {
+		pv.Annotations = map[string]string{LocalVolumeNode: node}
+	}
+	return pv
 }
 
 func lease(ns, name string) *coordinationv1.Lease {
@@ -203,6 +213,19 @@ func TestValidate(t *testing.T) {
 			resource: podsGVR, kind: evictKind, namespace: "work", name: "gone", subresource: "eviction", op: admission.Create}, notFound: true},
 
 		// Leases.
+		// Volumes: only those provisioned on the node.
+		{name: "creating a volume of its own", req: req{obj: volume("pv-a", "a"), resource: volumesGVR, kind: volumeKind, op: admission.Create}},
+		{name: "releasing a volume of its own", req: req{obj: volume("pv-a", "a"), old: volume("pv-a", "a"), resource: volumesGVR, kind: volumeKind, name: "pv-a", op: admission.Update}},
+		{name: "deleting a volume of its own", req: req{old: volume("pv-a", "a"), resource: volumesGVR, kind: volumeKind, name: "pv-a", op: admission.Delete}},
+		{name: "creating a volume for another node", req: req{obj: volume("pv-b", "b"), resource: volumesGVR, kind: volumeKind, op: admission.Create},
+			want: `node "a" can only modify persistentvolumes annotated berth.dev/local-path-node=a`},
+		{name: "creating an unannotated volume", req: req{obj: volume("pv", ""), resource: volumesGVR, kind: volumeKind, op: admission.Create},
+			want: `node "a" can only modify persistentvolumes annotated`},
+		{name: "taking over another node's volume", req: req{obj: volume("pv-b", "a"), old: volume("pv-b", "b"), resource: volumesGVR, kind: volumeKind, name: "pv-b", op: admission.Update},
+			want: `node "a" can only modify persistentvolumes annotated`},
+		{name: "deleting another node's volume", req: req{old: volume("pv-b", "b"), resource: volumesGVR, kind: volumeKind, name: "pv-b", op: admission.Delete},
+			want: `node "a" can only modify persistentvolumes annotated`},
+
 		{name: "creating its lease", req: req{obj: lease(corev1.NamespaceNodeLease, "a"), resource: leasesGVR, kind: leaseKind, namespace: corev1.NamespaceNodeLease, op: admission.Create}},
 		{name: "renewing its lease", req: req{obj: lease(corev1.NamespaceNodeLease, "a"), old: lease(corev1.NamespaceNodeLease, "a"), resource: leasesGVR, kind: leaseKind,
 			namespace: corev1.NamespaceNodeLease, name: "a", op: admission.Update}},

@@ -5,16 +5,6 @@ import (
 	userinfo "k8s.io/apiserver/pkg/authentication/user"
 )
 
-// ClusterInfoReader is the Role (and RoleBinding) in kube-public that lets
-// anyone read the ConfigMap ClusterInfo, as kubeadm's
-// kubeadm:bootstrap-signer-clusterinfo does: a joining machine reads the
-// cluster's CA there before it has credentials, and checks it against the
-// CA hash in its join token.
-const (
-	ClusterInfoReader = "berth:bootstrap-signer-clusterinfo"
-	ClusterInfo       = "cluster-info"
-)
-
 // What a node publishes in kube-system, named by the agent (cmd/berth): the
 // ConfigMap of the cluster's network, which a joining node reads, and the
 // kube-dns Service with one EndpointSlice per node's DNS server.
@@ -23,13 +13,15 @@ const (
 	dnsService       = "kube-dns"
 )
 
-// Roles returns the default Roles, in kube-system and kube-public. Upstream's
-// namespaced defaults are for its controllers, scheduler and extension API
-// servers (bootstrap-signer, token-cleaner, cloud-provider, leader locking,
-// extension-apiserver-authentication-reader); berth runs its own on the
-// loopback identity and publishes no extension-apiserver-authentication, so
-// these are berth's: the node's part of kube-system, and the anonymous read
-// of cluster-info. Each call returns fresh objects the caller may change.
+// Roles returns the default Roles, in kube-system. Upstream's namespaced
+// defaults are for its controllers, scheduler and extension API servers
+// (bootstrap-signer, token-cleaner, cloud-provider, leader locking,
+// extension-apiserver-authentication-reader) and kubeadm's anonymous read of
+// kube-public/cluster-info; berth runs its own on the loopback identity,
+// publishes no extension-apiserver-authentication, and a joining machine
+// finds the CA in the server's certificate chain, with no anonymous read, so
+// this is berth's: the node's part of kube-system. Each call returns fresh
+// objects the caller may change.
 func Roles() []rbacv1.Role {
 	return []rbacv1.Role{
 		{
@@ -44,12 +36,6 @@ func Roles() []rbacv1.Role {
 				allow("get", "create", "update").in(discoveryGroup).on("endpointslices").rule(),
 			},
 		},
-		{
-			ObjectMeta: defaultMetadata(ClusterInfoReader, kubePublic, nil),
-			Rules: []rbacv1.PolicyRule{
-				allow("get").in(coreGroup).on("configmaps").named(ClusterInfo).rule(),
-			},
-		},
 	}
 }
 
@@ -58,6 +44,5 @@ func Roles() []rbacv1.Role {
 func RoleBindings() []rbacv1.RoleBinding {
 	return []rbacv1.RoleBinding{
 		roleBinding(kubeSystem, BerthNode, group(userinfo.NodesGroup)),
-		roleBinding(kubePublic, ClusterInfoReader, user(userinfo.Anonymous)),
 	}
 }

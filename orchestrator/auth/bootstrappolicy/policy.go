@@ -80,7 +80,6 @@ const (
 // Objects outside this package that the policy names.
 const (
 	kubeSystem            = "kube-system"
-	kubePublic            = "kube-public"
 	kubeDNSServiceAccount = "kube-dns"
 )
 

@@ -245,9 +245,6 @@ func TestNamespacedPolicy(t *testing.T) {
 		rule  rbacv1.PolicyRule
 		grant bool
 	}{
-		{"kube-public/" + ClusterInfoReader, named("get", "configmaps", ClusterInfo), true},
-		{"kube-public/" + ClusterInfoReader, named("get", "configmaps", "other"), false},
-		{"kube-public/" + ClusterInfoReader, resourceRule("list", "", "configmaps"), false},
 		{"kube-system/" + BerthNode, named("get", "configmaps", "berth-config"), true},
 		{"kube-system/" + BerthNode, named("get", "configmaps", "extension-apiserver-authentication"), false},
 		{"kube-system/" + BerthNode, named("update", "services", "kube-dns"), true},
@@ -266,8 +263,12 @@ func TestNamespacedPolicy(t *testing.T) {
 	for _, b := range RoleBindings() {
 		bindings[b.Namespace+"/"+b.Name] = b
 	}
-	if got := bindings["kube-public/"+ClusterInfoReader].Subjects; !slices.Equal(got, []rbacv1.Subject{user("system:anonymous")}) {
-		t.Errorf("cluster-info reader bound to %+v, want system:anonymous", got)
+	for key, b := range bindings {
+		for _, s := range b.Subjects {
+			if s.Name == "system:anonymous" || s.Name == "system:unauthenticated" {
+				t.Errorf("rolebinding %s grants anonymous requests", key)
+			}
+		}
 	}
 	if got := bindings["kube-system/"+BerthNode].Subjects; !slices.Equal(got, []rbacv1.Subject{group("system:nodes")}) {
 		t.Errorf("kube-system %s bound to %+v, want system:nodes", BerthNode, got)

@@ -76,7 +76,7 @@ func TestReconcileCreatesEverything(t *testing.T) {
 		}
 	}
 	// The namespaces of the Roles were missing, so Reconcile made them.
-	for _, ns := range []string{"kube-system", "kube-public"} {
+	for _, ns := range []string{"kube-system"} {
 		if _, err := client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
 			t.Errorf("namespace %s: %v", ns, err)
 		}

@@ -112,10 +112,8 @@ func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (
 	if decision, reason, err := a.authorizeReferenced(node, attrs); decision != authorizer.DecisionNoOpinion || err != nil {
 		return decision, reason, err
 	}
-	for i := range a.rules {
-		if rbac.RuleAllows(attrs, &a.rules[i]) {
-			return authorizer.DecisionAllow, "", nil
-		}
+	if rbac.RulesAllow(attrs, a.rules) {
+		return authorizer.DecisionAllow, "", nil
 	}
 	return authorizer.DecisionNoOpinion, "", nil
 }

@@ -35,11 +35,11 @@ func newRequest(attrs authorizer.Attributes) request {
 	}
 }
 
-// RuleAllows reports whether rule allows the request attrs describes, as
-// upstream's RBAC authorizer decides it.
-func RuleAllows(attrs authorizer.Attributes, rule *rbacv1.PolicyRule) bool {
+// RulesAllow reports whether one of rules allows the request attrs
+// describes, as upstream's RBAC authorizer decides it.
+func RulesAllow(attrs authorizer.Attributes, rules []rbacv1.PolicyRule) bool {
 	req := newRequest(attrs)
-	return req.allowedBy(rule)
+	return req.allowedByAny(rules)
 }
 
 func (r *request) allowedByAny(rules []rbacv1.PolicyRule) bool {

@@ -306,8 +306,11 @@ func TestNewRefusesMissingListers(t *testing.T) {
 	}
 }
 
-func TestRuleAllows(t *testing.T) {
-	rule := resourceRule(strs("get"), strs("apps"), strs("deployments", "*/scale"))
+func TestRulesAllow(t *testing.T) {
+	rules := []rbacv1.PolicyRule{
+		resourceRule(strs("list"), strs(""), strs("pods")),
+		resourceRule(strs("get"), strs("apps"), strs("deployments", "*/scale")),
+	}
 	tests := []struct {
 		name  string
 		attrs authorizer.AttributesRecord
@@ -318,11 +321,12 @@ func TestRuleAllows(t *testing.T) {
 		{"other group", resource(jane, "get", "", "deployments", "", "dev", "web"), false},
 		{"other verb", resource(jane, "delete", "apps", "deployments", "", "dev", "web"), false},
 		{"non-resource request", nonResource(jane, "get", "/apis/apps"), false},
+		{"the other rule", resource(jane, "list", "", "pods", "", "dev", ""), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := RuleAllows(tt.attrs, &rule); got != tt.want {
-				t.Errorf("RuleAllows = %v, want %v", got, tt.want)
+			if got := RulesAllow(tt.attrs, rules); got != tt.want {
+				t.Errorf("RulesAllow = %v, want %v", got, tt.want)
 			}
 		})
 	}
