@@ -197,14 +197,15 @@ type policyBootstrap struct {
 
 func (p *policyBootstrap) run(hook genericapiserver.PostStartHookContext) error {
 	ctx := hook.Context
+	// The API is served but may not answer yet: keep trying, and say why
+	// the last try failed if none succeeds.
+	var last error
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		if err := bootstrappolicy.Reconcile(ctx, p.client, p.extra...); err != nil {
-			return false, nil
-		}
-		return true, nil
+		last = bootstrappolicy.Reconcile(ctx, p.client, p.extra...)
+		return last == nil, nil
 	})
 	if err != nil {
-		return fmt.Errorf("reconciling the default roles: %w", err)
+		return fmt.Errorf("reconciling the default roles: %w (last: %v)", err, last)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), p.synced...) {
 		return fmt.Errorf("the authorizer's informers did not sync")

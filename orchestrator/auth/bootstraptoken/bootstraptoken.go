@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,7 +131,8 @@ type Info struct {
 	Groups []string
 }
 
-// FromSecret reads the token s holds, if it is a bootstrap token's Secret.
+// FromSecret reads the token s holds, if it is a well-formed bootstrap
+// token's Secret (an expiration that does not parse makes it none).
 func FromSecret(s *corev1.Secret) (Info, bool) {
 	if s.Type != SecretType || s.Name != SecretPrefix+string(s.Data[keyID]) {
 		return Info{}, false
@@ -141,10 +143,14 @@ func FromSecret(s *corev1.Secret) (Info, bool) {
 	}
 	info := Info{Token: t, Description: string(s.Data[keyDescription])}
 	if exp := string(s.Data[keyExpiration]); exp != "" {
-		info.Expires, _ = time.Parse(time.RFC3339, exp)
+		if info.Expires, err = time.Parse(time.RFC3339, exp); err != nil {
+			return Info{}, false
+		}
 	}
-	if g := string(s.Data[keyExtraGroups]); g != "" {
-		info.Groups = strings.Split(g, ",")
+	for _, g := range strings.Split(string(s.Data[keyExtraGroups]), ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			info.Groups = append(info.Groups, g)
+		}
 	}
 	return info, true
 }
@@ -152,30 +158,19 @@ func FromSecret(s *corev1.Secret) (Info, bool) {
 // secretMatches reports whether s is t's Secret and makes it valid for
 // authentication at now; the extra groups it grants come back with it.
 func secretMatches(s *corev1.Secret, t Token, now time.Time) ([]string, bool) {
-	if s.Type != SecretType || s.DeletionTimestamp != nil {
+	info, ok := FromSecret(s)
+	if !ok || s.DeletionTimestamp != nil || string(s.Data[keyAuthentication]) != "true" || info.Token.ID != t.ID {
 		return nil, false
 	}
-	if string(s.Data[keyID]) != t.ID || string(s.Data[keyAuthentication]) != "true" {
+	if subtle.ConstantTimeCompare([]byte(info.Token.Secret), []byte(t.Secret)) != 1 {
 		return nil, false
 	}
-	if subtle.ConstantTimeCompare(s.Data[keySecret], []byte(t.Secret)) != 1 {
+	if !info.Expires.IsZero() && !now.Before(info.Expires) {
 		return nil, false
 	}
-	if exp := string(s.Data[keyExpiration]); exp != "" {
-		at, err := time.Parse(time.RFC3339, exp)
-		if err != nil || !now.Before(at) {
-			return nil, false
-		}
-	}
-	var groups []string
-	for _, g := range strings.Split(string(s.Data[keyExtraGroups]), ",") {
-		// Only groups under system:bootstrappers: a token's Secret must not
-		// make its holder a cluster administrator.
-		if g = strings.TrimSpace(g); strings.HasPrefix(g, Group+":") {
-			groups = append(groups, g)
-		}
-	}
-	return groups, true
+	// Only groups under system:bootstrappers: a token's Secret must not
+	// make its holder a cluster administrator.
+	return slices.DeleteFunc(info.Groups, func(g string) bool { return !strings.HasPrefix(g, Group+":") }), true
 }
 
 // joinPrefix starts berth's join tokens, as k3s's "K10" does: the CA's key

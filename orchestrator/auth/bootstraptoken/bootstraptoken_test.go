@@ -86,6 +86,9 @@ func TestAuthenticator(t *testing.T) {
 	s.Type = corev1.SecretTypeOpaque
 	add(s)
 	add(Secret(escalate, "", []string{"system:masters", NodeGroup}, time.Time{}))
+	s = Secret(Token{ID: "badexp", Secret: "0123456789abcdef"}, "", nil, time.Time{})
+	s.Data[keyExpiration] = []byte("tomorrow")
+	add(s)
 	other := Secret(Token{ID: "othern", Secret: "0123456789abcdef"}, "", nil, time.Time{})
 	other.Namespace = "default"
 	add(other)
@@ -105,6 +108,7 @@ func TestAuthenticator(t *testing.T) {
 		{token: wrongType.String()},
 		{token: escalate.String(), user: "system:bootstrap:escala", groups: []string{Group, NodeGroup}},
 		{token: "othern.0123456789abcdef"}, // not in kube-system
+		{token: "badexp.0123456789abcdef"}, // an expiration that does not parse is no "never"
 		{token: "unknow.0123456789abcdef"},
 		{token: "not a token"},
 	} {
@@ -125,6 +129,30 @@ func TestAuthenticator(t *testing.T) {
 		}
 		if resp.User.GetName() != tc.user || !slices.Equal(resp.User.GetGroups(), tc.groups) {
 			t.Errorf("%s authenticated as %s %v, want %s %v", tc.token, resp.User.GetName(), resp.User.GetGroups(), tc.user, tc.groups)
+		}
+	}
+}
+
+func TestFromSecret(t *testing.T) {
+	tok := Token{ID: "abcdef", Secret: "0123456789abcdef"}
+	expires := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := Secret(tok, "for worker-1", []string{NodeGroup}, expires)
+	s.Data[keyExtraGroups] = []byte(NodeGroup + " , system:bootstrappers:extra")
+	info, ok := FromSecret(s)
+	if !ok || info.Token != tok || info.Description != "for worker-1" || !info.Expires.Equal(expires) ||
+		!slices.Equal(info.Groups, []string{NodeGroup, "system:bootstrappers:extra"}) {
+		t.Errorf("FromSecret = %+v, %v", info, ok)
+	}
+	for name, spoil := range map[string]func(*corev1.Secret){
+		"another type":     func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque },
+		"another name":     func(s *corev1.Secret) { s.Name = "bootstrap-token-zzzzzz" },
+		"a bad secret":     func(s *corev1.Secret) { s.Data[keySecret] = []byte("short") },
+		"a bad expiration": func(s *corev1.Secret) { s.Data[keyExpiration] = []byte("soon") },
+	} {
+		bad := s.DeepCopy()
+		spoil(bad)
+		if info, ok := FromSecret(bad); ok {
+			t.Errorf("%s: FromSecret = %+v, want no token", name, info)
 		}
 	}
 }
