@@ -27,6 +27,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	certificateslisters "k8s.io/client-go/listers/certificates/v1"
@@ -34,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	nodeauth "berth.dev/berth/orchestrator/auth/node"
 	"berth.dev/berth/orchestrator/controller/certificates/signer"
 	"berth.dev/berth/orchestrator/controller/loop"
 )
@@ -43,9 +45,6 @@ const (
 	name = "csrapproving"
 	// ReasonAutoApproved is the reason of the approvals this controller gives.
 	ReasonAutoApproved = "AutoApproved"
-
-	nodePrefix = "system:node:"
-	nodesGroup = "system:nodes"
 )
 
 // Controller approves nodes' certificate requests.
@@ -104,7 +103,7 @@ func (c *Controller) nodeChanged(obj any) {
 		return
 	}
 	for _, csr := range csrs {
-		if csr.Spec.SignerName == certificatesv1.KubeletServingSignerName && csr.Spec.Username == nodePrefix+node.Name && pending(csr) {
+		if csr.Spec.SignerName == certificatesv1.KubeletServingSignerName && csr.Spec.Username == nodeauth.UserPrefix+node.Name && pending(csr) {
 			c.queue.Add(csr.Name)
 		}
 	}
@@ -242,14 +241,14 @@ func (c *Controller) servingRefusal(csr *certificatesv1.CertificateSigningReques
 		return err.Error(), nil
 	}
 	cn := req.Subject.CommonName
-	nodeName := strings.TrimPrefix(cn, nodePrefix)
+	nodeName := strings.TrimPrefix(cn, nodeauth.UserPrefix)
 	switch {
 	case nodeName == "":
 		return "no node name in the subject", nil
 	case csr.Spec.Username != cn:
 		return fmt.Sprintf("requested by %q, not by node %q", csr.Spec.Username, nodeName), nil
-	case !slices.Contains(csr.Spec.Groups, nodesGroup):
-		return fmt.Sprintf("requester is not in group %s", nodesGroup), nil
+	case !slices.Contains(csr.Spec.Groups, user.NodesGroup):
+		return fmt.Sprintf("requester is not in group %s", user.NodesGroup), nil
 	}
 	node, err := c.nodes.Get(nodeName)
 	if apierrors.IsNotFound(err) {

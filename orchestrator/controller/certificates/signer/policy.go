@@ -10,6 +10,9 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+
+	nodeauth "berth.dev/berth/orchestrator/auth/node"
 )
 
 // What the checks below say, in upstream's words: clients read these messages
@@ -25,9 +28,6 @@ var (
 	kubeletClientUsages  = []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth, certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment}
 	kubeletServingUsages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}
 )
-
-// nodePrefix begins the user name of every node: system:node:NAME.
-const nodePrefix = "system:node:"
 
 // checks are what each signer this controller runs demands of a request.
 var checks = map[string]func(req *x509.CertificateRequest, usages []certificatesv1.KeyUsage) error{
@@ -67,7 +67,7 @@ func CheckAPIServerClient(_ *x509.CertificateRequest, usages []certificatesv1.Ke
 // client auth and digital signature, key encipherment if the key is RSA.
 func CheckKubeletClient(req *x509.CertificateRequest, usages []certificatesv1.KeyUsage) error {
 	switch {
-	case !slices.Equal(req.Subject.Organization, []string{"system:nodes"}):
+	case !slices.Equal(req.Subject.Organization, []string{user.NodesGroup}):
 		return errNotSystemNodes
 	case len(req.DNSNames) > 0:
 		return errDNSNotAllowed
@@ -77,7 +77,7 @@ func CheckKubeletClient(req *x509.CertificateRequest, usages []certificatesv1.Ke
 		return errIPNotAllowed
 	case len(req.URIs) > 0:
 		return errURINotAllowed
-	case !strings.HasPrefix(req.Subject.CommonName, nodePrefix):
+	case !strings.HasPrefix(req.Subject.CommonName, nodeauth.UserPrefix):
 		return errNotSystemNode
 	case !usagesAre(usages, kubeletClientUsages, certificatesv1.UsageKeyEncipherment):
 		return fmt.Errorf("usages did not match %v", kubeletClientUsages)
@@ -92,7 +92,7 @@ func CheckKubeletClient(req *x509.CertificateRequest, usages []certificatesv1.Ke
 // key encipherment if the key is RSA.
 func CheckKubeletServing(req *x509.CertificateRequest, usages []certificatesv1.KeyUsage) error {
 	switch {
-	case !slices.Equal(req.Subject.Organization, []string{"system:nodes"}):
+	case !slices.Equal(req.Subject.Organization, []string{user.NodesGroup}):
 		return errNotSystemNodes
 	case len(req.DNSNames) == 0 && len(req.IPAddresses) == 0:
 		return errDNSOrIPRequired
@@ -102,7 +102,7 @@ func CheckKubeletServing(req *x509.CertificateRequest, usages []certificatesv1.K
 		return errURINotAllowed
 	case !usagesAre(usages, kubeletServingUsages, certificatesv1.UsageKeyEncipherment):
 		return fmt.Errorf("usages did not match %v", kubeletServingUsages)
-	case !strings.HasPrefix(req.Subject.CommonName, nodePrefix):
+	case !strings.HasPrefix(req.Subject.CommonName, nodeauth.UserPrefix):
 		return errNotSystemNode
 	}
 	return nil
