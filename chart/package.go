@@ -31,6 +31,9 @@ type PackageOptions struct {
 	// signed with the key SignOptions name: Key, Keyring, PassphraseFile.
 	Sign bool
 	SignOptions
+	// Signer, when set, is the key Sign signs with, loaded once for several
+	// archives (SignOptions.LoadSigner): a passphrase from stdin is read once.
+	Signer *provenance.Signatory
 }
 
 // Package archives the chart directory at path as DESTINATION/NAME-VERSION.tgz
@@ -50,8 +53,8 @@ func Package(ctx context.Context, path string, opts PackageOptions) (string, err
 	} else if !fi.IsDir() {
 		return "", fmt.Errorf("packaging chart %s: not a chart directory", path)
 	}
-	var signer *provenance.Signatory
-	if opts.Sign {
+	signer := opts.Signer
+	if opts.Sign && signer == nil {
 		if signer, err = opts.signer(); err != nil {
 			return "", err
 		}

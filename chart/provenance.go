@@ -60,6 +60,10 @@ type SignOptions struct {
 	Prompt func(keyName string) ([]byte, error)
 }
 
+// LoadSigner loads the secret key and decrypts it, reading the passphrase
+// once: what several archives are signed with (PackageOptions.Signer).
+func (o SignOptions) LoadSigner() (*provenance.Signatory, error) { return o.signer() }
+
 // signer loads the secret key and decrypts it. It runs before anything is
 // written, so a wrong key or passphrase leaves no archive behind.
 func (o SignOptions) signer() (*provenance.Signatory, error) {

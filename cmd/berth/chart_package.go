@@ -48,6 +48,15 @@ func newPackageCommand() *cobra.Command {
 				if term.IsTerminal(int(os.Stdin.Fd())) {
 					opts.Prompt = promptPassphrase(cmd.OutOrStdout())
 				}
+				if len(args) > 1 {
+					// One key for every chart: its passphrase is asked for, or
+					// read from stdin, once.
+					signer, err := opts.LoadSigner()
+					if err != nil {
+						return err
+					}
+					opts.Signer = signer
+				}
 			}
 			for _, path := range args {
 				saved, err := chart.Package(cmd.Context(), path, opts)

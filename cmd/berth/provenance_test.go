@@ -141,6 +141,8 @@ func TestProvenanceCommands(t *testing.T) {
 		{name: "verify needs a path", args: []string{"verify"}, wantErr: "accepts 1 arg(s), received 0"},
 		{name: "sign with a passphrase from stdin", args: []string{"package", testChart(t), "-d", t.TempDir(), "--sign", "--key", "Locked", "--keyring", locked.secring, "--passphrase-file", "-"},
 			stdin: "correct horse\n", want: "Successfully packaged chart"},
+		{name: "sign two charts with one passphrase from stdin", args: []string{"package", testChart(t), testChart(t), "-d", t.TempDir(), "--sign", "--key", "Locked", "--keyring", locked.secring, "--passphrase-file", "-"},
+			stdin: "correct horse\n", want: "Successfully packaged chart"},
 		{name: "sign with a wrong passphrase", args: []string{"package", testChart(t), "-d", t.TempDir(), "--sign", "--key", "Locked", "--keyring", locked.secring, "--passphrase-file", "-"},
 			stdin: "battery staple\n", wantErr: "private key checksum failure"},
 		{name: "sign an encrypted key without a passphrase", args: []string{"package", testChart(t), "-d", t.TempDir(), "--sign", "--key", "Locked", "--keyring", locked.secring},
