@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"berth.dev/berth/cmd/berth/internal/gcpercent"
 	"berth.dev/berth/kubelet/agent"
 	"berth.dev/berth/kubelet/bootstrap"
 	"berth.dev/berth/kubelet/nodestatus"
@@ -241,6 +242,7 @@ on nodes of one network segment reach each other directly.`,
 }
 
 func runAgent(ctx context.Context, cluster *clusterFlags, dataDir string, o agentOptions, join joinOptions) error {
+	gcpercent.LongRunning()
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"berth.dev/berth/cmd/berth/internal/gcpercent"
 	"berth.dev/berth/kubelet/hollow"
 	kubeletserver "berth.dev/berth/kubelet/server"
 	"berth.dev/berth/orchestrator/apiserver"
@@ -122,11 +122,7 @@ written to DATA-DIR/kubeconfig.yaml; kubectl and berth reach the cluster through
 }
 
 func runServer(ctx context.Context, o serverOptions) error {
-	// A long-running process: the Go default, not the short commands' setting,
-	// unless GOGC says otherwise.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(100)
-	}
+	gcpercent.LongRunning()
 	if o.port < 1 || o.port > 65535 {
 		return fmt.Errorf("--port %d is out of range 1-65535", o.port)
 	}
