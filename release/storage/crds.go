@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 )
 
 // Group is the API group of berth's own resources.
@@ -63,8 +64,13 @@ func CRDs() []*apiextensionsv1.CustomResourceDefinition {
 	indexSpec := apiextensionsv1.JSONSchemaProps{
 		Type: "object",
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			// Atomic for field ownership, which berth alone has: the object's
+			// managedFields then name the map, not each field of each entry,
+			// which made them as large as the entries themselves, and every
+			// list of the index twice as large to encode and decode.
 			"releases": {Type: "object", Description: "The newest revision of each release, by release name.",
-				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &entry}},
+				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &entry},
+				XMapType:             ptr.To("atomic")},
 		},
 	}
 	return []*apiextensionsv1.CustomResourceDefinition{

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 
 	"berth.dev/berth/orchestrator/apiserver/apiservertest"
 )
@@ -152,6 +153,19 @@ func TestIndex(t *testing.T) {
 	}
 	if want := "a:1:failed:app-1.2.3:4.5 b:2:deployed:app-1.2.3:4.5"; strings.Join(got, " ") != want {
 		t.Fatalf("heads = %v, want %s", got, want)
+	}
+	// The index's field ownership names the map, not each entry's fields,
+	// which would double the size of every list of it.
+	shards, err := dynamic.NewForConfigOrDie(server.Config).Resource(indexesResource).Namespace(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(shards.Items) == 0 {
+		t.Fatalf("listing the index: %v (%d shards)", err, len(shards.Items))
+	}
+	for _, shard := range shards.Items {
+		for _, m := range shard.GetManagedFields() {
+			if fields := string(m.FieldsV1.Raw); strings.Contains(fields, "f:revision") {
+				t.Errorf("shard %s: managed fields list the entries' fields: %s", shard.GetName(), fields)
+			}
+		}
 	}
 	history, err := store.History(ctx, ns, "b")
 	if err != nil || len(history) != 2 || history[1].Revision != 2 || history[1].Description != "Install complete" {
