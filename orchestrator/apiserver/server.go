@@ -208,6 +208,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// resources have no protobuf form, hence JSON as the second choice.
 	generic.LoopbackClientConfig.ContentType = runtime.ContentTypeProtobuf
 	generic.LoopbackClientConfig.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	// Nor do they ask for gzip: the server would compress large lists and
+	// every event of watches begun as streaming lists, spending CPU on both
+	// sides of a connection that never leaves the machine.
+	generic.LoopbackClientConfig.DisableCompression = true
 	client, err := kubernetes.NewForConfig(generic.LoopbackClientConfig)
 	if err != nil {
 		return nil, fmt.Errorf("creating loopback client: %w", err)

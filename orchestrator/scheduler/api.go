@@ -2,13 +2,15 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/util/retry"
 )
 
 // clientAPI is api over a clientset.
@@ -25,28 +27,46 @@ func (c *clientAPI) bind(ctx context.Context, pod *corev1.Pod, node string) erro
 	return nil
 }
 
-// updateStatus re-reads the pod and writes its status as change leaves it,
-// retrying on conflict; change returns false to write nothing.
-func (c *clientAPI) updateStatus(ctx context.Context, pod *corev1.Pod, change func(*corev1.Pod) bool) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := c.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if cur.UID != pod.UID || !change(cur) {
-			return nil
-		}
-		_, err = c.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+// updateStatus writes the pod's status as change leaves it, as a strategic
+// merge patch of what changed from the scheduler's copy of the pod: no read
+// first, and conditions merge by type with what others wrote meanwhile. The
+// patch carries the pod's UID, which the API server refuses to change, so a
+// pod deleted and recreated under the same name is not touched. change returns
+// false to write nothing.
+func (c *clientAPI) updateStatus(ctx context.Context, pod *corev1.Pod, change func(*corev1.PodStatus) bool) error {
+	status := pod.Status.DeepCopy()
+	if !change(status) {
+		return nil
+	}
+	old, err := json.Marshal(corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: pod.UID}, Status: pod.Status})
+	if err != nil {
 		return err
-	})
+	}
+	updated, err := json.Marshal(corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: pod.UID}, Status: *status})
+	if err != nil {
+		return err
+	}
+	patch, err := strategicpatch.CreateTwoWayMergePatch(old, updated, corev1.Pod{})
+	if err != nil {
+		return err
+	}
+	// The UID is the same on both sides, so the diff leaves it out: put it
+	// back as the precondition.
+	var fields map[string]any
+	if err := json.Unmarshal(patch, &fields); err != nil {
+		return err
+	}
+	fields["metadata"] = map[string]any{"uid": string(pod.UID)}
+	if patch, err = json.Marshal(fields); err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	return err
 }
 
 func (c *clientAPI) setUnschedulable(ctx context.Context, pod *corev1.Pod, message string) error {
-	err := c.updateStatus(ctx, pod, func(cur *corev1.Pod) bool {
-		if cur.Spec.NodeName != "" {
-			return false
-		}
-		return setCondition(&cur.Status, corev1.PodCondition{
+	err := c.updateStatus(ctx, pod, func(status *corev1.PodStatus) bool {
+		return setCondition(status, corev1.PodCondition{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: corev1.PodReasonUnschedulable, Message: message,
 		})
@@ -58,11 +78,11 @@ func (c *clientAPI) setUnschedulable(ctx context.Context, pod *corev1.Pod, messa
 }
 
 func (c *clientAPI) nominate(ctx context.Context, pod *corev1.Pod, node string) error {
-	err := c.updateStatus(ctx, pod, func(cur *corev1.Pod) bool {
-		if cur.Status.NominatedNodeName == node {
+	err := c.updateStatus(ctx, pod, func(status *corev1.PodStatus) bool {
+		if status.NominatedNodeName == node {
 			return false
 		}
-		cur.Status.NominatedNodeName = node
+		status.NominatedNodeName = node
 		return true
 	})
 	if err != nil {

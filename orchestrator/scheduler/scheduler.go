@@ -252,14 +252,10 @@ func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) {
 }
 
 // reportFailure records a FailedScheduling event and, unless it already
-// says so, sets the pod's PodScheduled condition to False/Unschedulable.
+// says so (setUnschedulable writes nothing then), sets the pod's PodScheduled
+// condition to False/Unschedulable.
 func (s *Scheduler) reportFailure(ctx context.Context, pod *corev1.Pod, msg string) {
 	s.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedScheduling", "%s", msg)
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == msg {
-			return
-		}
-	}
 	s.async(ctx, func(ctx context.Context) {
 		if err := s.api.setUnschedulable(ctx, pod, msg); err != nil && !apierrors.IsNotFound(err) {
 			slog.Warn("setting the PodScheduled condition", "pod", pod.Namespace+"/"+pod.Name, "err", err)
