@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -501,7 +502,19 @@ func TestPodDeletion(t *testing.T) {
 	if got := c.kubectl(t, "get", "pods", "-n", ns, "--field-selector", "spec.nodeName=node-b", "-o", "name"); got != "" {
 		t.Fatalf("pods on node-b: %q", got)
 	}
-	err := pods.Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Target: corev1.ObjectReference{Kind: "Node", Name: "node-b"}}, metav1.CreateOptions{})
+	// Lists of a node's pods (every kubelet's) are answered from the watch
+	// cache's index of pods by node, not by testing every pod.
+	if _, err := pods.List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=node-a", ResourceVersion: "0"}); err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := c.client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byIndex := regexp.MustCompile(`(?m)^apiserver_storage_list_total\{group="",index="f:spec.nodeName",resource="pods",storage="watchcache"\} [1-9]`); !byIndex.Match(metrics) {
+		t.Error("no list of pods by node was answered from the watch cache's index")
+	}
+	err = pods.Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Target: corev1.ObjectReference{Kind: "Node", Name: "node-b"}}, metav1.CreateOptions{})
 	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `pod bound is already assigned to node "node-a"`) {
 		t.Fatalf("second binding: %v", err)
 	}

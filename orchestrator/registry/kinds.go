@@ -44,6 +44,10 @@ func preparePod(_ context.Context, obj runtime.Object) {
 	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&pod.Spec)}
 }
 
+// podNodeName is the node a pod is bound to, by which the watch cache indexes
+// pods.
+func podNodeName(obj runtime.Object) string { return obj.(*corev1.Pod).Spec.NodeName }
+
 // qosClass is the quality of service class of a pod, derived from its containers'
 // requests and limits as upstream does.
 func qosClass(spec *corev1.PodSpec) corev1.PodQOSClass {

@@ -13,6 +13,7 @@ import (
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/client-go/tools/cache"
 
 	"berth.dev/berth/orchestrator/apis"
 	"berth.dev/berth/orchestrator/apis/printers"
@@ -36,6 +37,13 @@ type resource struct {
 	allowCreateOnUpdate bool
 	// ttlSeconds, when set, makes etcd expire the object (events).
 	ttlSeconds uint64
+	// indexedField, when set, is the field selector (with its value) the
+	// watch cache indexes objects by and routes their changes with: a watch
+	// selecting one value (a kubelet's pods) is sent only the changes of that
+	// value, and watches then get buffers sized for bursts instead of 100
+	// events, past which the server closes them and their clients list again.
+	indexedField      string
+	indexedFieldValue func(runtime.Object) string
 
 	// gracefulDelete, when set, decides the grace period of a delete (pods).
 	gracefulDelete func(ctx context.Context, obj runtime.Object, options *metav1.DeleteOptions) bool
@@ -78,7 +86,7 @@ func newStore(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, res 
 		NewListFunc:               func() runtime.Object { obj, _ := scheme.New(listGVK); return obj },
 		DefaultQualifiedResource:  res.groupResource(),
 		SingularQualifiedResource: schema.GroupResource{Group: res.gvr.Group, Resource: res.singular},
-		PredicateFunc:             matcher,
+		PredicateFunc:             matcher(res.indexedField),
 		CreateStrategy:            st,
 		UpdateStrategy:            st,
 		DeleteStrategy:            st,
@@ -89,6 +97,17 @@ func newStore(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, res 
 		store.TTLFunc = func(runtime.Object, uint64, bool) (uint64, error) { return res.ttlSeconds, nil }
 	}
 	opts := &generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: attrs}
+	if res.indexedField != "" {
+		value := res.indexedFieldValue
+		opts.TriggerFunc = map[string]storage.IndexerFunc{res.indexedField: value}
+		opts.Indexers = &cache.Indexers{storage.FieldIndex(res.indexedField): func(obj any) ([]string, error) {
+			o, ok := obj.(runtime.Object)
+			if !ok {
+				return nil, fmt.Errorf("indexing by %s: %T is not an API object", res.indexedField, obj)
+			}
+			return []string{value(o)}, nil
+		}}
+	}
 	if err := store.CompleteWithOptions(opts); err != nil {
 		return nil, fmt.Errorf("setting up storage of %s: %w", res.gvr, err)
 	}
@@ -106,8 +125,16 @@ func statusStore(store *genericregistry.Store) *genericregistry.Store {
 	return &s
 }
 
-func matcher(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
-	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: attrs}
+// matcher selects objects by labels and fields; a selector of the indexed
+// field (if any) is answered from the watch cache's index.
+func matcher(indexedField string) func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+	return func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+		p := storage.SelectionPredicate{Label: label, Field: field, GetAttrs: attrs}
+		if indexedField != "" {
+			p.IndexFields = []string{indexedField}
+		}
+		return p
+	}
 }
 
 func attrs(obj runtime.Object) (labels.Set, fields.Set, error) {

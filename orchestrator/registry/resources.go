@@ -24,7 +24,7 @@ func builtins() []*resource {
 		{gvr: gvr("", "v1", "persistentvolumeclaims"), kind: "PersistentVolumeClaim", singular: "persistentvolumeclaim", namespaced: true, shortNames: []string{"pvc"}, status: true, keepStatusOnCreate: true},
 		{gvr: gvr("", "v1", "persistentvolumes"), kind: "PersistentVolume", singular: "persistentvolume", shortNames: []string{"pv"}, status: true, keepStatusOnCreate: true},
 		{gvr: gvr("", "v1", "pods"), kind: "Pod", singular: "pod", namespaced: true, shortNames: []string{"po"}, categories: all, status: true,
-			prepareForCreate: preparePod, gracefulDelete: podGracePeriod},
+			prepareForCreate: preparePod, gracefulDelete: podGracePeriod, indexedField: "spec.nodeName", indexedFieldValue: podNodeName},
 		{gvr: gvr("", "v1", "podtemplates"), kind: "PodTemplate", singular: "podtemplate", namespaced: true},
 		{gvr: gvr("", "v1", "replicationcontrollers"), kind: "ReplicationController", singular: "replicationcontroller", namespaced: true, shortNames: []string{"rc"}, categories: all, status: true},
 		{gvr: gvr("", "v1", "resourcequotas"), kind: "ResourceQuota", singular: "resourcequota", namespaced: true, shortNames: []string{"quota"}, status: true},
