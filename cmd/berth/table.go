@@ -13,12 +13,15 @@ import (
 // itself costs.)
 func writeTable(w io.Writer, rows [][]string) error {
 	var widths []int
-	for _, row := range rows {
+	cellWidths := make([][]int, len(rows))
+	for r, row := range rows {
+		cellWidths[r] = make([]int, len(row))
 		for i, cell := range row {
 			if i == len(widths) {
 				widths = append(widths, 0)
 			}
-			widths[i] = max(widths[i], runewidth.StringWidth(cell))
+			cellWidths[r][i] = displayWidth(cell)
+			widths[i] = max(widths[i], cellWidths[r][i])
 		}
 	}
 	var b strings.Builder
@@ -31,7 +34,7 @@ func writeTable(w io.Writer, rows [][]string) error {
 				b.WriteByte('\t')
 			}
 			b.WriteString(cell)
-			b.WriteString(strings.Repeat(" ", widths[i]-runewidth.StringWidth(cell)))
+			b.WriteString(strings.Repeat(" ", widths[i]-cellWidths[r][i]))
 		}
 	}
 	if len(rows) > 0 {
@@ -39,4 +42,17 @@ func writeTable(w io.Writer, rows [][]string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// displayWidth is how many terminal columns s takes. Printable ASCII, which
+// names, versions, statuses and dates are, takes one per byte: that spares
+// the Unicode width tables on every cell of a thousand-row list, where they
+// cost more than decoding the list.
+func displayWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c >= 0x7f {
+			return runewidth.StringWidth(s)
+		}
+	}
+	return len(s)
 }
