@@ -37,11 +37,12 @@ type resource struct {
 	allowCreateOnUpdate bool
 	// ttlSeconds, when set, makes etcd expire the object (events).
 	ttlSeconds uint64
-	// indexedField, when set, is the field selector (with its value) the
-	// watch cache indexes objects by and routes their changes with: a watch
-	// selecting one value (a kubelet's pods) is sent only the changes of that
-	// value, and watches then get buffers sized for bursts instead of 100
-	// events, past which the server closes them and their clients list again.
+	// indexedField, when set, names a field the watch cache indexes objects
+	// by (indexedFieldValue reads it) and routes their changes with: a list
+	// or watch selecting one value (a kubelet's pods) reads only the objects
+	// of that value, and other watches get buffers of up to 1,000 events
+	// instead of 100, past which the server closes them as unresponsive and
+	// their clients list again.
 	indexedField      string
 	indexedFieldValue func(runtime.Object) string
 

@@ -38,11 +38,11 @@ func (c *clientAPI) updateStatus(ctx context.Context, pod *corev1.Pod, change fu
 	if !change(status) {
 		return nil
 	}
-	old, err := json.Marshal(corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: pod.UID}, Status: pod.Status})
+	old, err := json.Marshal(corev1.Pod{Status: pod.Status})
 	if err != nil {
 		return err
 	}
-	updated, err := json.Marshal(corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: pod.UID}, Status: *status})
+	updated, err := json.Marshal(corev1.Pod{Status: *status})
 	if err != nil {
 		return err
 	}
@@ -50,8 +50,6 @@ func (c *clientAPI) updateStatus(ctx context.Context, pod *corev1.Pod, change fu
 	if err != nil {
 		return err
 	}
-	// The UID is the same on both sides, so the diff leaves it out: put it
-	// back as the precondition.
 	var fields map[string]any
 	if err := json.Unmarshal(patch, &fields); err != nil {
 		return err
