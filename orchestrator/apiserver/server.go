@@ -120,8 +120,13 @@ var DefaultNodePorts = utilnet.PortRange{Base: 30000, Size: 2768}
 type Server struct {
 	generic *genericapiserver.GenericAPIServer
 	url     string
-	// Loopback reaches the server from inside the process with full rights.
+	// Loopback reaches the server from inside the process with full rights,
+	// through memory: it works in this process only.
 	Loopback *rest.Config
+	// SecureLoopback reaches the server with the same rights over its TLS
+	// port, from any process on this machine (tests run kubectl with it).
+	SecureLoopback *rest.Config
+	loopback       *memListener
 }
 
 // New builds the API server; Run serves it.
@@ -212,6 +217,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// every event of watches begun as streaming lists, spending CPU on both
 	// sides of a connection that never leaves the machine.
 	generic.LoopbackClientConfig.DisableCompression = true
+	// And they reach it through memory, not a TLS socket: one HTTP/2
+	// connection over TLS carried every request and watch of every component
+	// here, encrypted and framed twice over. In-memory HTTP/1.1 connections
+	// cost neither, and no watch queues behind another's (scheduling at
+	// 5,000 hollow nodes ran ~15% faster).
+	secureLoopback := rest.CopyConfig(generic.LoopbackClientConfig)
+	loopback := newMemListener()
+	generic.LoopbackClientConfig.Host = "http://loopback"
+	generic.LoopbackClientConfig.TLSClientConfig = rest.TLSClientConfig{}
+	generic.LoopbackClientConfig.Dial = loopback.DialContext
 	client, err := kubernetes.NewForConfig(generic.LoopbackClientConfig)
 	if err != nil {
 		return nil, fmt.Errorf("creating loopback client: %w", err)
@@ -286,7 +301,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	server.AddPostStartHookOrDie("rbac/bootstrap-roles", policy.run)
 	crdGroups := newCRDGroupDiscovery(crdServer.Informers.Apiextensions().V1().CustomResourceDefinitions(), server.DiscoveryGroupManager)
 	server.AddPostStartHookOrDie("berth-crd-group-discovery", crdGroups.run)
-	return &Server{generic: server, Loopback: generic.LoopbackClientConfig,
+	return &Server{generic: server, Loopback: generic.LoopbackClientConfig, SecureLoopback: secureLoopback, loopback: loopback,
 		url: (&url.URL{Scheme: "https", Host: net.JoinHostPort(generic.PublicAddress.String(), strconv.Itoa(cfg.Port))}).String()}, nil
 }
 
@@ -302,8 +317,8 @@ func serviceAccountTokens(ca *pki.CA) (satoken.Config, error) {
 }
 
 // Handler is the server's whole handler chain (authentication,
-// authorization, admission and every filter), for serving it in-process
-// without TLS: benchmarks compare that against the TLS listener.
+// authorization, admission and every filter), which Run also serves to the
+// process's own components: benchmarks compare it against the TLS listener.
 func (s *Server) Handler() http.Handler { return s.generic.Handler }
 
 // URL is where other machines reach the server: its advertised address.
@@ -311,7 +326,12 @@ func (s *Server) URL() string { return s.url }
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
-	return s.generic.PrepareRun().RunWithContext(ctx)
+	prepared := s.generic.PrepareRun()
+	// Loopback clients authenticate with the loopback token, as over TLS.
+	inProcess := &http.Server{Handler: s.generic.Handler}
+	go inProcess.Serve(s.loopback) // returns when closed
+	defer inProcess.Close()
+	return prepared.RunWithContext(ctx)
 }
 
 // WaitReady returns once the running server answers /readyz, which it does when

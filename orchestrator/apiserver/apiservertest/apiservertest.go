@@ -139,7 +139,7 @@ func start(dir string) (*Server, func() error, error) {
 		stop()
 		return nil, nil, fmt.Errorf("API server not ready: %w", err)
 	}
-	config := rest.CopyConfig(api.Loopback)
+	config := rest.CopyConfig(api.SecureLoopback)
 	config.QPS, config.Burst = 1000, 1000
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
