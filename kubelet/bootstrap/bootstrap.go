@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -207,7 +206,7 @@ func requestClientCertificate(ctx context.Context, bootstrap *rest.Config, cfg C
 		return nil, nil, err
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: "system:node:" + cfg.NodeName, Organization: []string{"system:nodes"}},
+		Subject: nodeSubject(cfg.NodeName),
 	}, key)
 	if err != nil {
 		return nil, nil, err

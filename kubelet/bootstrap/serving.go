@@ -22,22 +22,11 @@ func RenewClientCertificate(ctx context.Context, client kubernetes.Interface, no
 	if err != nil {
 		return err
 	}
-	manager, err := certificate.NewManager(&certificate.Config{
-		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) { return client, nil },
-		Template: &x509.CertificateRequest{
-			Subject: pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
-		},
-		SignerName:       certificatesv1.KubeAPIServerClientKubeletSignerName,
-		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
-		CertificateStore: store,
-		Name:             "kubelet-client",
-		Ctx:              &ctx,
-	})
+	template := &x509.CertificateRequest{Subject: nodeSubject(nodeName)}
+	_, err = startManager(ctx, client, "kubelet-client", store, template, certificatesv1.KubeAPIServerClientKubeletSignerName, certificatesv1.UsageClientAuth)
 	if err != nil {
 		return fmt.Errorf("setting up the renewal of the node's certificate: %w", err)
 	}
-	manager.Start()
-	context.AfterFunc(ctx, manager.Stop)
 	return nil
 }
 
@@ -65,24 +54,11 @@ func ServingTLS(ctx context.Context, cfg ServingConfig) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the kubelet's certificate store: %w", err)
 	}
-	manager, err := certificate.NewManager(&certificate.Config{
-		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) { return cfg.Client, nil },
-		Template: &x509.CertificateRequest{
-			Subject:     pkix.Name{CommonName: "system:node:" + cfg.NodeName, Organization: []string{"system:nodes"}},
-			IPAddresses: cfg.IPs,
-			DNSNames:    cfg.DNSNames,
-		},
-		SignerName:       certificatesv1.KubeletServingSignerName,
-		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
-		CertificateStore: store,
-		Name:             "kubelet-serving",
-		Ctx:              &ctx,
-	})
+	template := &x509.CertificateRequest{Subject: nodeSubject(cfg.NodeName), IPAddresses: cfg.IPs, DNSNames: cfg.DNSNames}
+	manager, err := startManager(ctx, cfg.Client, "kubelet-serving", store, template, certificatesv1.KubeletServingSignerName, certificatesv1.UsageServerAuth)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the kubelet's serving certificate: %w", err)
 	}
-	manager.Start()
-	context.AfterFunc(ctx, manager.Stop)
 	config := cfg.Fallback.Clone()
 	fallback := cfg.Fallback.GetCertificate
 	config.Certificates = nil
@@ -99,4 +75,32 @@ func ServingTLS(ctx context.Context, cfg ServingConfig) (*tls.Config, error) {
 		return nil, fmt.Errorf("the kubelet has no serving certificate yet")
 	}
 	return config, nil
+}
+
+// startManager runs client-go's certificate manager until ctx ends: as
+// client's identity, it requests a certificate of template from signer when
+// store holds none that is valid, and a new one before that expires.
+func startManager(ctx context.Context, client kubernetes.Interface, name string, store certificate.Store,
+	template *x509.CertificateRequest, signer string, usage certificatesv1.KeyUsage) (certificate.Manager, error) {
+	manager, err := certificate.NewManager(&certificate.Config{
+		ClientsetFn:      func(*tls.Certificate) (kubernetes.Interface, error) { return client, nil },
+		Template:         template,
+		SignerName:       signer,
+		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, usage},
+		CertificateStore: store,
+		Name:             name,
+		Ctx:              &ctx,
+	})
+	if err != nil {
+		return nil, err
+	}
+	manager.Start()
+	context.AfterFunc(ctx, manager.Stop)
+	return manager, nil
+}
+
+// nodeSubject is the certificate subject of a node's identity, which the API
+// server authenticates as user system:node:NAME in group system:nodes.
+func nodeSubject(node string) pkix.Name {
+	return pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}}
 }
