@@ -212,7 +212,6 @@ func TestValidate(t *testing.T) {
 		{name: "evicting a pod that is gone", req: req{obj: &policyv1.Eviction{},
 			resource: podsGVR, kind: evictKind, namespace: "work", name: "gone", subresource: "eviction", op: admission.Create}, notFound: true},
 
-		// Leases.
 		// Volumes: only those provisioned on the node.
 		{name: "creating a volume of its own", req: req{obj: volume("pv-a", "a"), resource: volumesGVR, kind: volumeKind, op: admission.Create}},
 		{name: "releasing a volume of its own", req: req{obj: volume("pv-a", "a"), old: volume("pv-a", "a"), resource: volumesGVR, kind: volumeKind, name: "pv-a", op: admission.Update}},
@@ -226,6 +225,7 @@ func TestValidate(t *testing.T) {
 		{name: "deleting another node's volume", req: req{old: volume("pv-b", "b"), resource: volumesGVR, kind: volumeKind, name: "pv-b", op: admission.Delete},
 			want: `node "a" can only modify persistentvolumes annotated`},
 
+		// Leases.
 		{name: "creating its lease", req: req{obj: lease(corev1.NamespaceNodeLease, "a"), resource: leasesGVR, kind: leaseKind, namespace: corev1.NamespaceNodeLease, op: admission.Create}},
 		{name: "renewing its lease", req: req{obj: lease(corev1.NamespaceNodeLease, "a"), old: lease(corev1.NamespaceNodeLease, "a"), resource: leasesGVR, kind: leaseKind,
 			namespace: corev1.NamespaceNodeLease, name: "a", op: admission.Update}},
